@@ -1,0 +1,124 @@
+/* autograd_internal.h — the engine's structures, for the library's own files only.
+ * Users never include this; only autograd.h (and the headers beside it) is API. */
+#ifndef AG_AUTOGRAD_INTERNAL_H
+#define AG_AUTOGRAD_INTERNAL_H
+
+#include "autograd.h"
+
+#define AGI_ALIGN 64
+#define AGI_MAX_SAVED 6
+
+enum agi_kind { AGI_HEAP = 1, AGI_TAPE = 2 };
+
+typedef struct agi_node agi_node;
+typedef struct agi_tape agi_tape;
+
+typedef struct agi_hook {
+    ag_hook_fn fn;
+    void *user;
+    struct agi_hook *next;
+} agi_hook;
+
+struct ag_tensor {
+    ag_real *data;     /* numel values, 64-byte aligned */
+    ag_shape shape;
+    size_t numel;
+    uint8_t kind;      /* AGI_HEAP or AGI_TAPE */
+    bool requires_grad;
+    uint32_t gen;      /* tape tensors: the step they belong to */
+    uint32_t version;  /* bumped by in-place changes */
+    agi_tape *tape;    /* tape tensors: the owning thread's tape */
+    agi_node *node;    /* the op that made it (NULL for a leaf) */
+    uint64_t sweep;    /* backward sweep in which gacc is valid */
+    ag_tensor *gacc;   /* gradient accumulated during that sweep */
+    ag_tensor *grad;   /* heap leaves: .grad (heap, owned) */
+    agi_hook *hooks;
+    void *base;        /* heap: the block to release */
+};
+
+struct agi_node {                        /* also the op's ag_ctx */
+    const ag_op *op;
+    agi_node *prev;                      /* previous recorded node on the tape */
+    const void *attrs;
+    int n_in, n_out, n_saved;
+    bool recording;                      /* recorded on the tape (forward) */
+    bool freed;                          /* released by a backward without retain_graph */
+    uint8_t nondiff;                     /* bit k: output k is not differentiable */
+    ag_tensor *in[AG_MAX_OP_INPUTS];
+    ag_tensor *out[AG_MAX_OP_OUTPUTS];
+    ag_tensor *saved[AGI_MAX_SAVED];
+    uint32_t saved_ver[AGI_MAX_SAVED];
+};
+
+typedef struct agi_chunk {
+    struct agi_chunk *next;
+    size_t size, used;
+} agi_chunk;
+
+typedef struct agi_arena {
+    agi_chunk *head, *cur;
+    size_t in_use;                       /* bytes handed out this step */
+} agi_arena;
+
+struct agi_tape {
+    agi_arena arena;
+    uint32_t gen;
+    uint64_t sweep;
+    agi_node *last;
+    bool no_grad;                        /* zero-initialised: grad mode starts on */
+    bool anomaly;
+    bool registered;
+    const char *in_backward;             /* the op whose backward is running, if any */
+    ag_status err;
+    char msg[512];
+};
+
+/* The calling thread's tape (created on first use; never NULL). */
+agi_tape *agi_tape_get(void);
+
+/* Library allocation through the user's hook. */
+void *agi_alloc(size_t size);
+void agi_release(void *p);
+
+/* 64-byte aligned bump allocation from the thread's tape, zeroed if `zero`. NULL + OOM error
+ * on failure. */
+void *agi_arena_alloc(agi_arena *a, size_t size);
+void agi_arena_reset(agi_arena *a);
+void agi_arena_free(agi_arena *a);
+
+/* A position on the tape to come back to: everything allocated or recorded after the mark is
+ * dropped by the rewind (gradcheck's many evaluations use it to stay in constant memory). */
+typedef struct agi_tape_mark {
+    agi_chunk *cur;
+    size_t used, in_use;
+    agi_node *last;
+} agi_tape_mark;
+agi_tape_mark agi_tape_mark_get(void);
+void agi_tape_rewind(agi_tape_mark m);
+
+/* A tape tensor of shape s (data uninitialised). */
+ag_tensor *agi_tape_tensor(ag_shape s);
+/* A tape tensor that shares `data` with another (views: detach, reshape). */
+ag_tensor *agi_tape_view(ag_tensor *src, ag_shape s);
+/* A heap tensor of shape s (data uninitialised). */
+ag_tensor *agi_heap_tensor(ag_shape s);
+
+/* Is t usable now (not NULL, not from an ended step or another thread's tape)? Records an
+ * error naming `op` and argument `i` if not. */
+bool agi_check_live(const ag_tensor *t, const char *op, int i);
+
+/* Checked element count of a shape; false (and an error naming op) on negative dims or
+ * overflow. */
+bool agi_shape_ok(ag_shape s, const char *op, size_t *numel);
+
+/* A one-line "op: message" error. */
+#define AGI_FAIL(code, ...) ag_fail((code), __VA_ARGS__)
+
+/* Inline accessors for hot loops inside the library. */
+static inline ag_real *agi_data(const ag_tensor *t) { return t->data; }
+static inline size_t agi_numel(const ag_tensor *t) { return t->numel; }
+
+/* True if any value of t is NaN or Inf. */
+bool agi_has_nonfinite(const ag_tensor *t);
+
+#endif

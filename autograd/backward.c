@@ -1,0 +1,315 @@
+/* backward.c — the backward sweep, ag_backward, ag_grad_of and gradient hooks.
+ *
+ * Recorded nodes form a singly linked list, newest first; creation order is a topological
+ * order, so walking it from the output's node towards older nodes visits every node after all
+ * of its consumers. No recursion: graph depth is unbounded. Each tensor's gradient collects in
+ * its `gacc` slot, valid only while `sweep` matches the current sweep id (so nothing needs
+ * clearing between sweeps). Accumulation is an ordinary ag_add: with create_graph on, it and
+ * every backward formula are recorded and can be differentiated again.
+ *
+ * Leaves receive their gradient only after the whole sweep has succeeded, so a sweep that
+ * fails leaves every .grad as it was. */
+#include "autograd_internal.h"
+#include "ops.h"
+
+#include <string.h>
+
+typedef struct sweep {
+    agi_tape *tp;
+    uint64_t id;
+    ag_tensor **leaves;
+    size_t n_leaves, cap_leaves;
+    int64_t pending; /* non-leaf tensors holding a gradient whose node has not run yet */
+} sweep;
+
+static ag_status push_leaf(sweep *s, ag_tensor *t)
+{
+    if (s->n_leaves == s->cap_leaves) {
+        size_t cap = s->cap_leaves ? 2 * s->cap_leaves : 16;
+        ag_tensor **n = agi_arena_alloc(&s->tp->arena, cap * sizeof *n);
+        if (!n)
+            return ag_error();
+        if (s->n_leaves)
+            memcpy(n, s->leaves, s->n_leaves * sizeof *n);
+        s->leaves = n;
+        s->cap_leaves = cap;
+    }
+    s->leaves[s->n_leaves++] = t;
+    return AG_OK;
+}
+
+/* Adds g into t's gradient for this sweep. */
+static ag_status accumulate(sweep *s, ag_tensor *t, ag_tensor *g)
+{
+    if (t->sweep != s->id) {
+        t->sweep = s->id;
+        t->gacc = g;
+        if (t->node)
+            s->pending++;
+        else
+            return push_leaf(s, t);
+        return AG_OK;
+    }
+    ag_tensor *sum = ag_add(t->gacc, g);
+    if (!sum)
+        return ag_error();
+    t->gacc = sum;
+    return AG_OK;
+}
+
+/* Gives t's hooks its gradient, in registration order; a hook may replace it. */
+static ag_status run_hooks(ag_tensor *t)
+{
+    for (agi_hook *h = t->hooks; h; h = h->next) {
+        ag_tensor *r = h->fn(t->gacc, h->user);
+        if (ag_error() != AG_OK)
+            return ag_error();
+        if (!r)
+            continue;
+        if (!agi_check_live(r, "hook", 0))
+            return ag_error();
+        if (r->numel != t->gacc->numel || r->shape.ndim != t->gacc->shape.ndim) {
+            char a[AG_SHAPE_STRLEN], b[AG_SHAPE_STRLEN];
+            return AGI_FAIL(AG_ERR_SHAPE, "hook: returned a gradient of shape %s for a tensor of shape %s",
+                            ag_shape_str(r->shape, a), ag_shape_str(t->shape, b));
+        }
+        t->gacc = r;
+    }
+    return AG_OK;
+}
+
+static bool same_shape(ag_shape a, ag_shape b)
+{
+    if (a.ndim != b.ndim)
+        return false;
+    for (int i = 0; i < a.ndim; i++)
+        if (a.d[i] != b.d[i])
+            return false;
+    return true;
+}
+
+/* Runs one node's backward and hands the input gradients on. */
+static ag_status run_node(sweep *s, agi_node *nd, bool create_graph)
+{
+    const char *name = nd->op->name;
+    if (nd->freed)
+        return AGI_FAIL(AG_ERR_STATE,
+                        "backward: %s: trying to backward through the graph a second time; "
+                        "pass retain_graph the first time",
+                        name);
+    if (create_graph && nd->op->once_differentiable)
+        return AGI_FAIL(AG_ERR_UNSUPPORTED,
+                        "backward: %s: its backward is not differentiable (create_graph is "
+                        "not supported through this op)",
+                        name);
+    if (!nd->op->backward)
+        return AGI_FAIL(AG_ERR_UNSUPPORTED, "backward: %s has no backward", name);
+    ag_tensor *dy[AG_MAX_OP_OUTPUTS] = { 0 };
+    for (int k = 0; k < nd->n_out; k++) {
+        ag_tensor *o = nd->out[k];
+        if (o->sweep == s->id) {
+            if (o->hooks && run_hooks(o) != AG_OK)
+                return ag_error();
+            dy[k] = o->gacc;
+        } else if (!(dy[k] = ag_zeros_tape(o->shape))) {
+            return ag_error();
+        }
+    }
+    ag_tensor *dx[AG_MAX_OP_INPUTS] = { 0 };
+    s->tp->in_backward = name;
+    ag_status st = nd->op->backward((ag_ctx *)nd, dy, dx);
+    s->tp->in_backward = NULL;
+    if (st == AG_OK)
+        st = ag_error();
+    if (st != AG_OK)
+        return ag_error() ? ag_error() : AGI_FAIL(st, "backward: %s failed", name);
+    for (int i = 0; i < nd->n_in; i++) {
+        ag_tensor *x = nd->in[i];
+        if (!dx[i] || !x->requires_grad)
+            continue;
+        if (!same_shape(dx[i]->shape, x->shape)) {
+            char a[AG_SHAPE_STRLEN], b[AG_SHAPE_STRLEN];
+            return AGI_FAIL(AG_ERR_SHAPE, "backward: %s returned a gradient of shape %s for input %d of shape %s",
+                            name, ag_shape_str(dx[i]->shape, a), i, ag_shape_str(x->shape, b));
+        }
+        if (s->tp->anomaly && agi_has_nonfinite(dx[i])) {
+            char a[AG_SHAPE_STRLEN];
+            return AGI_FAIL(AG_ERR_NUMERIC,
+                            "anomaly: %s backward produced NaN or Inf in the gradient of input %d (shape %s)",
+                            name, i, ag_shape_str(x->shape, a));
+        }
+        if (accumulate(s, x, dx[i]) != AG_OK)
+            return ag_error();
+    }
+    return AG_OK;
+}
+
+/* The sweep proper: from `out` with gradient g0 down to every leaf. */
+static ag_status run_sweep(sweep *s, ag_tensor *out, ag_tensor *g0, ag_backward_opts o)
+{
+    bool create = o.create_graph;
+    bool retain = o.retain_graph || create;
+    agi_tape *tp = s->tp;
+    bool prev_no_grad = tp->no_grad;
+    tp->no_grad = !create;
+    ag_status st = accumulate(s, out, g0);
+    agi_node *nd = out->node, *stop = NULL;
+    while (st == AG_OK && nd && s->pending > 0) {
+        int with_grad = 0;
+        for (int k = 0; k < nd->n_out; k++)
+            with_grad += nd->out[k]->sweep == s->id;
+        if (with_grad) {
+            s->pending -= with_grad;
+            st = run_node(s, nd, create);
+        }
+        stop = nd;
+        nd = nd->prev;
+    }
+    for (size_t i = 0; st == AG_OK && i < s->n_leaves; i++)
+        if (s->leaves[i]->hooks)
+            st = run_hooks(s->leaves[i]);
+    tp->no_grad = prev_no_grad;
+    if (st != AG_OK || retain)
+        return st;
+    for (agi_node *m = out->node; m; m = m->prev) {
+        for (int k = 0; k < m->n_out; k++)
+            if (m->out[k]->sweep == s->id)
+                m->freed = true;
+        if (m == stop)
+            break;
+    }
+    return AG_OK;
+}
+
+/* Checks the output and builds its starting gradient (ones for a one-element output). */
+static ag_tensor *start_grad(ag_tensor *out, const ag_tensor *go, const char *fn)
+{
+    char a[AG_SHAPE_STRLEN], b[AG_SHAPE_STRLEN];
+    if (!agi_check_live(out, fn, 0))
+        return NULL;
+    if (!out->requires_grad)
+        return AGI_FAIL(AG_ERR_STATE, "%s: the tensor (shape %s) does not require grad and has no grad_fn",
+                        fn, ag_shape_str(out->shape, a)),
+               NULL;
+    if (!go) {
+        if (out->numel != 1)
+            return AGI_FAIL(AG_ERR_SHAPE,
+                            "%s: grad can be implicitly created only for one-element outputs; "
+                            "the output has shape %s, pass grad_output",
+                            fn, ag_shape_str(out->shape, a)),
+                   NULL;
+        ag_tensor *g = ag_empty(out->shape);
+        if (g)
+            g->data[0] = 1;
+        return g;
+    }
+    if (!agi_check_live(go, fn, 1))
+        return NULL;
+    if (!same_shape(go->shape, out->shape))
+        return AGI_FAIL(AG_ERR_SHAPE, "%s: grad_output of shape %s does not match the output's shape %s", fn,
+                        ag_shape_str(go->shape, a), ag_shape_str(out->shape, b)),
+               NULL;
+    return (ag_tensor *)go;
+}
+
+/* Adds each leaf's sweep gradient into its .grad. Buffers are made first, so that running out
+ * of memory changes nothing. */
+static ag_status deposit_leaves(sweep *s)
+{
+    for (size_t i = 0; i < s->n_leaves; i++) {
+        ag_tensor *t = s->leaves[i];
+        if (t->grad)
+            continue;
+        ag_tensor *g = agi_heap_tensor(t->shape);
+        if (!g) {
+            for (size_t j = 0; j < i; j++) /* undo only what this call made */
+                if (s->leaves[j]->grad && s->leaves[j]->grad->version == UINT32_MAX) {
+                    ag_free(s->leaves[j]->grad);
+                    s->leaves[j]->grad = NULL;
+                }
+            return ag_error();
+        }
+        memset(g->data, 0, g->numel * sizeof(ag_real));
+        g->version = UINT32_MAX; /* marks "made by this call" until the loop below */
+        t->grad = g;
+    }
+    for (size_t i = 0; i < s->n_leaves; i++) {
+        ag_tensor *t = s->leaves[i];
+        ag_real *d = t->grad->data;
+        const ag_real *g = t->gacc->data;
+        for (size_t j = 0; j < t->numel; j++)
+            d[j] += g[j];
+        t->grad->version = 0;
+    }
+    return AG_OK;
+}
+
+static ag_status begin(sweep *s, const char *fn)
+{
+    memset(s, 0, sizeof *s);
+    s->tp = agi_tape_get();
+    if (s->tp->err != AG_OK)
+        return s->tp->err;
+    (void)fn;
+    s->id = ++s->tp->sweep;
+    return AG_OK;
+}
+
+ag_status ag_backward_ex(ag_tensor *out, ag_backward_opts opts)
+{
+    sweep s;
+    if (begin(&s, "backward") != AG_OK)
+        return s.tp->err;
+    ag_tensor *g0 = start_grad(out, opts.grad_output, "backward");
+    if (!g0)
+        return ag_error();
+    ag_status st = run_sweep(&s, out, g0, opts);
+    return st != AG_OK ? st : deposit_leaves(&s);
+}
+
+ag_status ag_backward(ag_tensor *out) { return ag_backward_ex(out, (ag_backward_opts){ 0 }); }
+
+ag_status ag_grad_of(ag_tensor *out, int n, ag_tensor *const *inputs, ag_tensor **result,
+                     ag_backward_opts opts)
+{
+    sweep s;
+    if (begin(&s, "grad") != AG_OK)
+        return s.tp->err;
+    if (n < 0 || (n > 0 && (!inputs || !result)))
+        return AGI_FAIL(AG_ERR_ARG, "grad: inputs or result is NULL");
+    for (int i = 0; i < n; i++) {
+        if (!agi_check_live(inputs[i], "grad", i + 1))
+            return ag_error();
+        if (!inputs[i]->requires_grad)
+            return AGI_FAIL(AG_ERR_ARG, "grad: input %d does not require grad", i);
+    }
+    ag_tensor *g0 = start_grad(out, opts.grad_output, "grad");
+    if (!g0)
+        return ag_error();
+    ag_status st = run_sweep(&s, out, g0, opts);
+    if (st != AG_OK)
+        return st;
+    for (int i = 0; i < n; i++)
+        result[i] = inputs[i]->sweep == s.id ? inputs[i]->gacc : NULL;
+    return AG_OK;
+}
+
+ag_status ag_register_hook(ag_tensor *t, ag_hook_fn fn, void *user)
+{
+    if (!agi_check_live(t, "register_hook", 0))
+        return ag_error();
+    if (!fn)
+        return AGI_FAIL(AG_ERR_ARG, "register_hook: hook function is NULL");
+    if (!t->requires_grad)
+        return AGI_FAIL(AG_ERR_STATE, "register_hook: cannot register a hook on a tensor that does not require grad");
+    agi_hook *h = t->kind == AGI_HEAP ? agi_alloc(sizeof *h)
+                                      : agi_arena_alloc(&agi_tape_get()->arena, sizeof *h);
+    if (!h)
+        return ag_error();
+    *h = (agi_hook){ fn, user, NULL };
+    agi_hook **p = &t->hooks;
+    while (*p)
+        p = &(*p)->next;
+    *p = h;
+    return AG_OK;
+}

@@ -1,0 +1,140 @@
+/* memory.c — the allocation hook and the tape's arena.
+ *
+ * The arena is a list of chunks handed out with a bump pointer. Resetting it is O(1); when a
+ * step needed more than one chunk, the reset merges them into one chunk of the total size, so
+ * from the second step on a training loop with a fixed graph calls malloc zero times. */
+#define _POSIX_C_SOURCE 200809L
+#include "autograd_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define MIN_CHUNK ((size_t)1 << 20)
+
+static void *default_alloc(size_t size, void *user)
+{
+    (void)user;
+    return malloc(size);
+}
+
+static void default_release(void *p, void *user)
+{
+    (void)user;
+    free(p);
+}
+
+static ag_allocator g_alloc = { default_alloc, default_release, NULL };
+
+void ag_set_allocator(const ag_allocator *a)
+{
+    if (a && a->alloc && a->release)
+        g_alloc = *a;
+    else
+        g_alloc = (ag_allocator){ default_alloc, default_release, NULL };
+}
+
+/* Every library allocation comes here, so that a user's hook sees (and can fail) it. */
+void *agi_alloc(size_t size)
+{
+    void *p = g_alloc.alloc(size ? size : 1, g_alloc.user);
+    if (!p)
+        ag_fail(AG_ERR_OOM, "out of memory allocating %zu bytes", size);
+    return p;
+}
+
+void agi_release(void *p)
+{
+    if (p)
+        g_alloc.release(p, g_alloc.user);
+}
+
+static size_t align_up(size_t n) { return (n + AGI_ALIGN - 1) & ~(size_t)(AGI_ALIGN - 1); }
+
+/* The first usable byte of a chunk, 64-byte aligned. The chunk header is allocated with
+ * AGI_ALIGN bytes of slack so that the aligned start always fits. */
+static char *chunk_base(agi_chunk *c)
+{
+    uintptr_t p = (uintptr_t)(c + 1);
+    return (char *)((p + AGI_ALIGN - 1) & ~(uintptr_t)(AGI_ALIGN - 1));
+}
+
+static agi_chunk *chunk_new(size_t size)
+{
+    agi_chunk *c = agi_alloc(sizeof(agi_chunk) + AGI_ALIGN + size);
+    if (!c)
+        return NULL;
+    c->next = NULL;
+    c->size = size;
+    c->used = 0;
+    return c;
+}
+
+void *agi_arena_alloc(agi_arena *a, size_t size)
+{
+    size = align_up(size ? size : 1);
+    for (agi_chunk *c = a->cur; c; c = c->next) {
+        if (c->size - c->used >= size) {
+            void *p = chunk_base(c) + c->used;
+            c->used += size;
+            a->cur = c;
+            a->in_use += size;
+            return p;
+        }
+    }
+    /* No chunk after cur has room: append one at the end of the list. */
+    size_t want = size > MIN_CHUNK ? size : MIN_CHUNK;
+    if (size > SIZE_MAX / 2 - AGI_ALIGN - sizeof(agi_chunk)) {
+        ag_fail(AG_ERR_OOM, "out of memory: tape allocation of %zu bytes", size);
+        return NULL;
+    }
+    agi_chunk *c = chunk_new(want);
+    if (!c)
+        return NULL;
+    if (!a->head) {
+        a->head = c;
+    } else {
+        agi_chunk *t = a->cur ? a->cur : a->head;
+        while (t->next)
+            t = t->next;
+        t->next = c;
+    }
+    c->used = size;
+    a->cur = c;
+    a->in_use += size;
+    return chunk_base(c);
+}
+
+/* Frees every chunk. */
+void agi_arena_free(agi_arena *a)
+{
+    agi_chunk *c = a->head;
+    while (c) {
+        agi_chunk *n = c->next;
+        agi_release(c);
+        c = n;
+    }
+    a->head = a->cur = NULL;
+    a->in_use = 0;
+}
+
+void agi_arena_reset(agi_arena *a)
+{
+    if (a->head && a->head->next) {
+        /* Several chunks: merge into one big enough for this step's total. */
+        size_t total = 0;
+        for (agi_chunk *c = a->head; c; c = c->next)
+            total += c->size;
+        agi_chunk *one = g_alloc.alloc(sizeof(agi_chunk) + AGI_ALIGN + total, g_alloc.user);
+        if (one) {
+            agi_arena_free(a);
+            one->next = NULL;
+            one->size = total;
+            one->used = 0;
+            a->head = one;
+        }
+    }
+    for (agi_chunk *c = a->head; c; c = c->next)
+        c->used = 0;
+    a->cur = a->head;
+    a->in_use = 0;
+}

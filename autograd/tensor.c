@@ -1,0 +1,344 @@
+/* tensor.c — making, querying and freeing tensors.
+ *
+ * Heap tensors are one allocation: the struct, then the data at the next 64-byte boundary.
+ * Tape tensors are the same layout carved from the thread's arena. */
+#include "autograd_internal.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <string.h>
+
+static size_t header_size(void) { return (sizeof(ag_tensor) + AGI_ALIGN - 1) & ~(size_t)(AGI_ALIGN - 1); }
+
+bool agi_shape_ok(ag_shape s, const char *op, size_t *numel)
+{
+    if (s.ndim < 0 || s.ndim > AG_MAX_DIMS)
+        return AGI_FAIL(AG_ERR_SHAPE, "%s: %d dimensions (at most %d)", op, s.ndim, AG_MAX_DIMS),
+               false;
+    size_t n = 1;
+    for (int i = 0; i < s.ndim; i++) {
+        char b[AG_SHAPE_STRLEN];
+        if (s.d[i] < 0)
+            return AGI_FAIL(AG_ERR_SHAPE, "%s: negative dimension in shape %s", op,
+                            ag_shape_str(s, b)),
+                   false;
+        if (s.d[i] && n > (SIZE_MAX / 4 / sizeof(ag_real)) / (size_t)s.d[i])
+            return AGI_FAIL(AG_ERR_SHAPE, "%s: shape %s has too many elements", op,
+                            ag_shape_str(s, b)),
+                   false;
+        n *= (size_t)s.d[i];
+    }
+    *numel = n;
+    return true;
+}
+
+size_t ag_shape_numel(ag_shape s)
+{
+    size_t n = 1;
+    for (int i = 0; i < s.ndim && i < AG_MAX_DIMS; i++)
+        n *= s.d[i] > 0 ? (size_t)s.d[i] : 0;
+    return n;
+}
+
+static void init_header(ag_tensor *t, ag_shape s, size_t n, uint8_t kind)
+{
+    memset(t, 0, sizeof *t);
+    t->shape = s;
+    for (int i = s.ndim; i < AG_MAX_DIMS; i++)
+        t->shape.d[i] = 0;
+    t->numel = n;
+    t->kind = kind;
+}
+
+ag_tensor *agi_heap_tensor(ag_shape s)
+{
+    size_t n;
+    if (!agi_shape_ok(s, "tensor", &n))
+        return NULL;
+    void *base = agi_alloc(header_size() + AGI_ALIGN + n * sizeof(ag_real));
+    if (!base)
+        return NULL;
+    uintptr_t p = ((uintptr_t)base + AGI_ALIGN - 1) & ~(uintptr_t)(AGI_ALIGN - 1);
+    ag_tensor *t = (ag_tensor *)p;
+    init_header(t, s, n, AGI_HEAP);
+    t->data = (ag_real *)(p + header_size());
+    t->base = base;
+    return t;
+}
+
+ag_tensor *agi_tape_tensor(ag_shape s)
+{
+    size_t n;
+    if (!agi_shape_ok(s, "tensor", &n))
+        return NULL;
+    agi_tape *tp = agi_tape_get();
+    char *p = agi_arena_alloc(&tp->arena, header_size() + n * sizeof(ag_real));
+    if (!p)
+        return NULL;
+    ag_tensor *t = (ag_tensor *)p;
+    init_header(t, s, n, AGI_TAPE);
+    t->data = (ag_real *)(p + header_size());
+    t->gen = tp->gen;
+    t->tape = tp;
+    return t;
+}
+
+ag_tensor *agi_tape_view(ag_tensor *src, ag_shape s)
+{
+    agi_tape *tp = agi_tape_get();
+    ag_tensor *t = agi_arena_alloc(&tp->arena, sizeof(ag_tensor));
+    if (!t)
+        return NULL;
+    init_header(t, s, src->numel, AGI_TAPE);
+    t->data = src->data;
+    t->gen = tp->gen;
+    t->tape = tp;
+    return t;
+}
+
+bool agi_check_live(const ag_tensor *t, const char *op, int i)
+{
+    if (!t) {
+        if (ag_error() == AG_OK)
+            AGI_FAIL(AG_ERR_ARG, "%s: argument %d is NULL", op, i);
+        return false;
+    }
+    if (t->kind == AGI_HEAP)
+        return true;
+    agi_tape *tp = agi_tape_get();
+    if (t->kind != AGI_TAPE || t->tape != tp) {
+        AGI_FAIL(AG_ERR_STATE, "%s: argument %d is not a tensor of this thread", op, i);
+        return false;
+    }
+    if (t->gen != tp->gen) {
+        AGI_FAIL(AG_ERR_STATE,
+                 "%s: argument %d belongs to a step that has ended (ag_step_end frees op "
+                 "results; keep values with ag_clone)",
+                 op, i);
+        return false;
+    }
+    return true;
+}
+
+bool agi_has_nonfinite(const ag_tensor *t)
+{
+    for (size_t i = 0; i < t->numel; i++)
+        if (!isfinite(t->data[i]))
+            return true;
+    return false;
+}
+
+/* --- creation ------------------------------------------------------------------------- */
+
+ag_tensor *ag_from(const ag_real *src, size_t n, ag_shape s)
+{
+    if (!src)
+        return AGI_FAIL(AG_ERR_ARG, "from: source array is NULL"), NULL;
+    size_t want;
+    if (!agi_shape_ok(s, "from", &want))
+        return NULL;
+    if (want != n) {
+        char b[AG_SHAPE_STRLEN];
+        return AGI_FAIL(AG_ERR_SHAPE, "from: %zu values do not fill shape %s (%zu elements)", n,
+                        ag_shape_str(s, b), want),
+               NULL;
+    }
+    ag_tensor *t = agi_heap_tensor(s);
+    if (t && n)
+        memcpy(t->data, src, n * sizeof(ag_real));
+    return t;
+}
+
+ag_tensor *ag_full(ag_shape s, ag_real v)
+{
+    ag_tensor *t = agi_heap_tensor(s);
+    if (t)
+        for (size_t i = 0; i < t->numel; i++)
+            t->data[i] = v;
+    return t;
+}
+
+ag_tensor *ag_scalar(ag_real v) { return ag_full(AG_SCALAR, v); }
+ag_tensor *ag_zeros(ag_shape s) { return ag_full(s, 0); }
+ag_tensor *ag_ones(ag_shape s) { return ag_full(s, 1); }
+
+ag_tensor *ag_arange(double start, double end, double step)
+{
+    if (step == 0 || !isfinite(start) || !isfinite(end) || !isfinite(step) ||
+        (end - start) / step < 0)
+        return AGI_FAIL(AG_ERR_ARG, "arange: bad range start=%g end=%g step=%g", start, end,
+                        step),
+               NULL;
+    double cnt = ceil((end - start) / step);
+    if (cnt > (double)INT64_MAX / 2)
+        return AGI_FAIL(AG_ERR_ARG, "arange: %g elements is too many", cnt), NULL;
+    ag_tensor *t = agi_heap_tensor(AG_SHAPE((int64_t)cnt));
+    if (t)
+        for (size_t i = 0; i < t->numel; i++)
+            t->data[i] = (ag_real)(start + (double)i * step);
+    return t;
+}
+
+/* PyTorch's linspace fills the first half from start and the second half from end, so that
+ * both ends are exact; we do the same. */
+ag_tensor *ag_linspace(double start, double end, int64_t steps)
+{
+    if (steps < 0 || !isfinite(start) || !isfinite(end))
+        return AGI_FAIL(AG_ERR_ARG, "linspace: bad arguments start=%g end=%g steps=%" PRId64,
+                        start, end, steps),
+               NULL;
+    ag_tensor *t = agi_heap_tensor(AG_SHAPE(steps));
+    if (!t)
+        return NULL;
+    if (steps == 1)
+        t->data[0] = (ag_real)start;
+    double d = steps > 1 ? (end - start) / (double)(steps - 1) : 0;
+    int64_t half = steps / 2;
+    for (int64_t i = 0; i < steps && steps > 1; i++)
+        t->data[i] = (ag_real)(i < half ? start + d * (double)i
+                                        : end - d * (double)(steps - 1 - i));
+    return t;
+}
+
+ag_tensor *ag_rand(ag_shape s)
+{
+    ag_tensor *t = agi_heap_tensor(s);
+    if (t)
+        for (size_t i = 0; i < t->numel; i++)
+            t->data[i] = (ag_real)ag_rand_uniform();
+    return t;
+}
+
+ag_tensor *ag_randn(ag_shape s)
+{
+    ag_tensor *t = agi_heap_tensor(s);
+    if (t)
+        for (size_t i = 0; i < t->numel; i++)
+            t->data[i] = (ag_real)ag_rand_normal();
+    return t;
+}
+
+ag_tensor *ag_clone(const ag_tensor *t)
+{
+    if (!agi_check_live(t, "clone", 0))
+        return NULL;
+    ag_tensor *c = agi_heap_tensor(t->shape);
+    if (c && t->numel)
+        memcpy(c->data, t->data, t->numel * sizeof(ag_real));
+    return c;
+}
+
+ag_tensor *ag_empty(ag_shape s) { return agi_tape_tensor(s); }
+
+ag_tensor *ag_zeros_tape(ag_shape s)
+{
+    ag_tensor *t = agi_tape_tensor(s);
+    if (t && t->numel)
+        memset(t->data, 0, t->numel * sizeof(ag_real));
+    return t;
+}
+
+static void free_hooks(agi_hook *h)
+{
+    while (h) {
+        agi_hook *n = h->next;
+        agi_release(h);
+        h = n;
+    }
+}
+
+void ag_free(ag_tensor *t)
+{
+    if (!t || t->kind != AGI_HEAP)
+        return;
+    ag_free(t->grad);
+    free_hooks(t->hooks);
+    t->kind = 0; /* a stale pointer now fails agi_check_live instead of reading freed data */
+    agi_release(t->base);
+}
+
+/* --- queries -------------------------------------------------------------------------- */
+
+int ag_ndim(const ag_tensor *t) { return agi_check_live(t, "ndim", 0) ? t->shape.ndim : -1; }
+
+ag_shape ag_shape_of(const ag_tensor *t)
+{
+    return agi_check_live(t, "shape", 0) ? t->shape : (ag_shape){ .ndim = -1 };
+}
+
+int64_t ag_size(const ag_tensor *t, int dim)
+{
+    if (!agi_check_live(t, "size", 0))
+        return -1;
+    int nd = t->shape.ndim;
+    if (dim < -nd || dim >= nd || nd == 0)
+        return AGI_FAIL(AG_ERR_ARG, "size: dimension %d out of range for %d-d tensor", dim, nd),
+               -1;
+    return t->shape.d[dim < 0 ? dim + nd : dim];
+}
+
+size_t ag_numel(const ag_tensor *t) { return agi_check_live(t, "numel", 0) ? t->numel : 0; }
+
+ag_real *ag_data(ag_tensor *t) { return agi_check_live(t, "data", 0) ? t->data : NULL; }
+
+const ag_real *ag_cdata(const ag_tensor *t)
+{
+    return agi_check_live(t, "data", 0) ? t->data : NULL;
+}
+
+double ag_item(const ag_tensor *t)
+{
+    if (!agi_check_live(t, "item", 0))
+        return NAN;
+    if (t->numel != 1) {
+        char b[AG_SHAPE_STRLEN];
+        AGI_FAIL(AG_ERR_SHAPE, "item: a tensor of shape %s has %zu elements, not 1",
+                 ag_shape_str(t->shape, b), t->numel);
+        return NAN;
+    }
+    return (double)t->data[0];
+}
+
+ag_tensor *ag_set_requires_grad(ag_tensor *t, bool on)
+{
+    if (!agi_check_live(t, "set_requires_grad", 0))
+        return NULL;
+    if (t->kind != AGI_HEAP) {
+        if (!on && !t->node) {
+            t->requires_grad = false;
+            return t;
+        }
+        return AGI_FAIL(AG_ERR_ARG,
+                        "set_requires_grad: only leaves (heap tensors) can be made to require "
+                        "grad; use ag_clone first"),
+               NULL;
+    }
+    t->requires_grad = on;
+    return t;
+}
+
+bool ag_requires_grad(const ag_tensor *t) { return agi_check_live(t, "requires_grad", 0) && t->requires_grad; }
+
+bool ag_is_leaf(const ag_tensor *t) { return agi_check_live(t, "is_leaf", 0) && !t->node; }
+
+ag_tensor *ag_grad(const ag_tensor *t) { return agi_check_live(t, "grad", 0) ? t->grad : NULL; }
+
+void ag_zero_grad(ag_tensor *t)
+{
+    if (t && t->kind == AGI_HEAP && t->grad)
+        memset(t->grad->data, 0, t->grad->numel * sizeof(ag_real));
+}
+
+void ag_clear_grad(ag_tensor *t)
+{
+    if (t && t->kind == AGI_HEAP) {
+        ag_free(t->grad);
+        t->grad = NULL;
+    }
+}
+
+void ag_bump_version(ag_tensor *t)
+{
+    if (t)
+        t->version++;
+}

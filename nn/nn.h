@@ -1,0 +1,89 @@
+/* nn.h — modules (Linear, Sequential, activations), their parameters, and losses as modules.
+ *
+ * A module owns its parameters (heap leaves that require grad) and, for Sequential, its
+ * children. ag_forward returns a tape tensor like any op. Initialisation follows PyTorch's
+ * defaults and draws from the calling thread's generator (ag_manual_seed). */
+#ifndef AG_NN_H
+#define AG_NN_H
+
+#include "autograd.h"
+#include "ops.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct ag_module ag_module;
+
+/* y = x W^T + b with W (out, in) and b (out), both uniform in +-1/sqrt(in) (PyTorch's default
+ * kaiming_uniform(a=sqrt 5) for W, the same bound for b). NULL with an error on in/out < 1. */
+ag_module *ag_linear_new(int64_t in, int64_t out, bool bias);
+/* The Linear's weight and bias (NULL if none), owned by the module. */
+ag_tensor *ag_linear_weight(ag_module *m);
+ag_tensor *ag_linear_bias(ag_module *m);
+
+/* Activations as modules. */
+ag_module *ag_relu_new(void);
+ag_module *ag_sigmoid_new(void);
+ag_module *ag_tanh_new(void);
+
+/* Runs the n modules in order; takes ownership of them (also on failure: they are freed).
+ * Children are named "0", "1", ... in parameter names ("0.weight"). */
+ag_module *ag_sequential_new(int n, ag_module *const *mods);
+
+/* The module applied to x: a tape tensor, or NULL with an error. */
+ag_tensor *ag_forward(ag_module *m, ag_tensor *x);
+
+/* Every parameter of m and its children, in registration order, with dotted names. The list
+ * belongs to the module and stays valid while the module lives. */
+const ag_params *ag_parameters(ag_module *m);
+
+/* Zeroes every parameter's gradient (in place). */
+void ag_module_zero_grad(ag_module *m);
+
+/* The module's name ("Linear", "Sequential", ...). */
+const char *ag_module_name(const ag_module *m);
+
+/* Frees the module, its children and its parameters. NULL-safe. */
+void ag_module_free(ag_module *m);
+
+/* --- user modules -------------------------------------------------------------------------
+ * A module of one's own: a forward, optional free of `self`, and parameters registered with
+ * ag_module_add_param (owned by the module afterwards). */
+typedef struct ag_module_def {
+    const char *name;
+    ag_tensor *(*forward)(ag_module *m, ag_tensor *x);
+    void (*free_self)(void *self);
+} ag_module_def;
+ag_module *ag_module_new(const ag_module_def *def, void *self);
+void *ag_module_self(ag_module *m);
+/* Registers a heap tensor as a parameter named `name` (requires grad is set on it). */
+ag_status ag_module_add_param(ag_module *m, const char *name, ag_tensor *t);
+
+/* --- losses as modules --------------------------------------------------------------------
+ * Like PyTorch's nn.*Loss: made once with their options, called as ag_loss_forward(loss,
+ * input, target). Class-index targets (cross_entropy, nll, multi_margin) are float tensors of
+ * shape (N) holding whole numbers; a (N, C) target to cross_entropy holds probabilities. */
+typedef struct ag_loss ag_loss;
+
+ag_loss *ag_mse_loss_new(ag_reduction r);
+ag_loss *ag_l1_loss_new(ag_reduction r);
+ag_loss *ag_huber_loss_new(ag_reduction r, double delta);
+ag_loss *ag_smooth_l1_loss_new(ag_reduction r, double beta);
+ag_loss *ag_bce_loss_new(ag_reduction r);
+ag_loss *ag_bce_with_logits_loss_new(ag_reduction r);
+ag_loss *ag_cross_entropy_loss_new(ag_reduction r, double label_smoothing);
+ag_loss *ag_nll_loss_new(ag_reduction r);
+ag_loss *ag_kl_div_loss_new(ag_reduction r, bool log_target);
+ag_loss *ag_hinge_embedding_loss_new(double margin, ag_reduction r);
+ag_loss *ag_multi_margin_loss_new(int p, double margin, ag_reduction r);
+ag_loss *ag_dice_loss_new(double eps);
+
+ag_tensor *ag_loss_forward(ag_loss *l, ag_tensor *input, ag_tensor *target);
+const char *ag_loss_name(const ag_loss *l);
+void ag_loss_free(ag_loss *l);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

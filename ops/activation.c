@@ -1,0 +1,161 @@
+/* activation.c — relu, sigmoid, tanh.
+ *
+ * Their backward is itself an op (relu_backward, sigmoid_backward, tanh_backward, as in
+ * PyTorch's derivatives.yaml): one fused pass instead of three, and still differentiable
+ * twice because each of those ops has its own backward. */
+#include "unary_internal.h"
+
+#include <tgmath.h>
+
+/* --- the fused backward ops: (dy, y) -> dx ----------------------------------------------- */
+
+static ag_status fused_bwd_forward(ag_tensor *const *in, ag_tensor **out,
+                                   void (*k)(ag_real *, const ag_real *, const ag_real *, size_t),
+                                   const char *name)
+{
+    if (!agi_same_shape(in[0]->shape, in[1]->shape))
+        return agi_fail_shapes(name, "differ", in[0]->shape, in[1]->shape);
+    if (!(out[0] = ag_empty(in[0]->shape)))
+        return ag_error();
+    k(out[0]->data, in[0]->data, in[1]->data, in[0]->numel);
+    return AG_OK;
+}
+
+static ag_tensor *apply_pair(const ag_op *op, ag_tensor *dy, ag_tensor *y)
+{
+    ag_tensor *in[2] = { dy, y };
+    return ag_apply(op, in, 2, NULL, 0, NULL);
+}
+
+/* relu_backward(dy, y) = dy * (y > 0); its own gradient: d dy = relu_backward(g, y), d y = 0 */
+static void k_relu_bwd(ag_real *o, const ag_real *dy, const ag_real *y, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        o[i] = y[i] > 0 ? dy[i] : 0;
+}
+static ag_status relu_bwd_fwd(ag_ctx *c, ag_tensor *const *in, ag_tensor **out)
+{
+    ag_ctx_save(c, in[1]);
+    return fused_bwd_forward(in, out, k_relu_bwd, "relu_backward");
+}
+static ag_status relu_bwd_bwd(ag_ctx *c, ag_tensor *const *g, ag_tensor **dx);
+static const ag_op RELU_BWD = { .name = "relu_backward", .n_in = 2, .n_out = 1,
+                                .forward = relu_bwd_fwd, .backward = relu_bwd_bwd };
+static ag_status relu_bwd_bwd(ag_ctx *c, ag_tensor *const *g, ag_tensor **dx)
+{
+    if (ag_ctx_needs_grad(c, 0))
+        dx[0] = apply_pair(&RELU_BWD, g[0], ag_ctx_saved(c, 0));
+    return AG_OK;
+}
+
+/* tanh_backward(dy, y) = dy * (1 - y^2); d dy = tanh_backward(g, y), d y = -2 g dy y */
+static void k_tanh_bwd(ag_real *o, const ag_real *dy, const ag_real *y, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        o[i] = dy[i] * (1 - y[i] * y[i]);
+}
+static ag_status tanh_bwd_fwd(ag_ctx *c, ag_tensor *const *in, ag_tensor **out)
+{
+    ag_ctx_save(c, in[0]);
+    ag_ctx_save(c, in[1]);
+    return fused_bwd_forward(in, out, k_tanh_bwd, "tanh_backward");
+}
+static ag_status tanh_bwd_bwd(ag_ctx *c, ag_tensor *const *g, ag_tensor **dx);
+static const ag_op TANH_BWD = { .name = "tanh_backward", .n_in = 2, .n_out = 1,
+                                .forward = tanh_bwd_fwd, .backward = tanh_bwd_bwd };
+static ag_status tanh_bwd_bwd(ag_ctx *c, ag_tensor *const *g, ag_tensor **dx)
+{
+    ag_tensor *dy = ag_ctx_saved(c, 0), *y = ag_ctx_saved(c, 1);
+    if (ag_ctx_needs_grad(c, 0))
+        dx[0] = apply_pair(&TANH_BWD, g[0], y);
+    if (ag_ctx_needs_grad(c, 1))
+        dx[1] = ag_mul(g[0], ag_mul_scalar(ag_mul(dy, y), -2));
+    return AG_OK;
+}
+
+/* sigmoid_backward(dy, y) = dy * y * (1 - y); d dy = sigmoid_backward(g, y),
+ * d y = g dy (1 - 2y) */
+static void k_sigmoid_bwd(ag_real *o, const ag_real *dy, const ag_real *y, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        o[i] = dy[i] * y[i] * (1 - y[i]);
+}
+static ag_status sigmoid_bwd_fwd(ag_ctx *c, ag_tensor *const *in, ag_tensor **out)
+{
+    ag_ctx_save(c, in[0]);
+    ag_ctx_save(c, in[1]);
+    return fused_bwd_forward(in, out, k_sigmoid_bwd, "sigmoid_backward");
+}
+static ag_status sigmoid_bwd_bwd(ag_ctx *c, ag_tensor *const *g, ag_tensor **dx);
+static const ag_op SIGMOID_BWD = { .name = "sigmoid_backward", .n_in = 2, .n_out = 1,
+                                   .forward = sigmoid_bwd_fwd, .backward = sigmoid_bwd_bwd };
+static ag_status sigmoid_bwd_bwd(ag_ctx *c, ag_tensor *const *g, ag_tensor **dx)
+{
+    ag_tensor *dy = ag_ctx_saved(c, 0), *y = ag_ctx_saved(c, 1);
+    if (ag_ctx_needs_grad(c, 0))
+        dx[0] = apply_pair(&SIGMOID_BWD, g[0], y);
+    if (ag_ctx_needs_grad(c, 1))
+        dx[1] = ag_mul(ag_mul(g[0], dy), ag_rsub_scalar(1, ag_mul_scalar(y, 2)));
+    return AG_OK;
+}
+
+/* --- the activations --------------------------------------------------------------------- */
+
+/* relu(x) = max(0, x);  dx = relu_backward(dy, y)  (gradient 0 at 0) */
+static void k_relu(ag_real *y, const ag_real *x, int64_t n, const void *at)
+{
+    (void)at;
+    for (int64_t i = 0; i < n; i++)
+        y[i] = x[i] > 0 ? x[i] : 0;
+}
+static ag_status relu_fwd(ag_ctx *c, ag_tensor *const *in, ag_tensor **out)
+{
+    return agi_unary_forward(c, in, out, k_relu, AGI_SAVE_OUT);
+}
+static ag_status relu_bwd(ag_ctx *c, ag_tensor *const *dy, ag_tensor **dx)
+{
+    dx[0] = apply_pair(&RELU_BWD, dy[0], ag_ctx_saved(c, 0));
+    return AG_OK;
+}
+static const ag_op RELU = { .name = "relu", .n_in = 1, .n_out = 1, .forward = relu_fwd, .backward = relu_bwd };
+ag_tensor *ag_relu(ag_tensor *x) { return agi_unary_apply(&RELU, x, NULL, 0); }
+
+/* sigmoid(x) = 1 / (1 + e^-x), computed without overflow for large |x| */
+static void k_sigmoid(ag_real *y, const ag_real *x, int64_t n, const void *at)
+{
+    (void)at;
+    for (int64_t i = 0; i < n; i++) {
+        ag_real e = exp(-fabs(x[i]));
+        y[i] = x[i] >= 0 ? 1 / (1 + e) : e / (1 + e);
+    }
+}
+static ag_status sigmoid_fwd(ag_ctx *c, ag_tensor *const *in, ag_tensor **out)
+{
+    return agi_unary_forward(c, in, out, k_sigmoid, AGI_SAVE_OUT);
+}
+static ag_status sigmoid_bwd(ag_ctx *c, ag_tensor *const *dy, ag_tensor **dx)
+{
+    dx[0] = apply_pair(&SIGMOID_BWD, dy[0], ag_ctx_saved(c, 0));
+    return AG_OK;
+}
+static const ag_op SIGMOID = { .name = "sigmoid", .n_in = 1, .n_out = 1, .forward = sigmoid_fwd, .backward = sigmoid_bwd };
+ag_tensor *ag_sigmoid(ag_tensor *x) { return agi_unary_apply(&SIGMOID, x, NULL, 0); }
+
+/* tanh(x);  dx = tanh_backward(dy, y) */
+static void k_tanh(ag_real *y, const ag_real *x, int64_t n, const void *at)
+{
+    (void)at;
+    for (int64_t i = 0; i < n; i++)
+        y[i] = tanh(x[i]);
+}
+static ag_status tanh_fwd(ag_ctx *c, ag_tensor *const *in, ag_tensor **out)
+{
+    return agi_unary_forward(c, in, out, k_tanh, AGI_SAVE_OUT);
+}
+static ag_status tanh_bwd(ag_ctx *c, ag_tensor *const *dy, ag_tensor **dx)
+{
+    dx[0] = apply_pair(&TANH_BWD, dy[0], ag_ctx_saved(c, 0));
+    return AG_OK;
+}
+static const ag_op TANH = { .name = "tanh", .n_in = 1, .n_out = 1, .forward = tanh_fwd, .backward = tanh_bwd };
+ag_tensor *ag_tanh(ag_tensor *x) { return agi_unary_apply(&TANH, x, NULL, 0); }

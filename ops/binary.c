@@ -1,0 +1,203 @@
+/* binary.c — add, sub, mul, div with broadcasting, and their forms with a number.
+ *
+ * Each backward is written with the engine's own ops, so create_graph can differentiate it
+ * again; ag_sum_to folds a broadcast gradient back to its input's shape (and is free when no
+ * broadcast happened). */
+#include "ops_internal.h"
+
+#define BINARY_KERNEL(name, expr)                                                          \
+    static void name(ag_real *y, const ag_real *a, int64_t ia, const ag_real *b,           \
+                     int64_t ib, int64_t n)                                                \
+    {                                                                                      \
+        if (ia == 1 && ib == 1) {                                                          \
+            for (int64_t i = 0; i < n; i++) {                                              \
+                ag_real x = a[i], z = b[i];                                                \
+                y[i] = (expr);                                                             \
+            }                                                                              \
+        } else if (ia == 1 && ib == 0) {                                                   \
+            ag_real z = b[0];                                                              \
+            for (int64_t i = 0; i < n; i++) {                                              \
+                ag_real x = a[i];                                                          \
+                y[i] = (expr);                                                             \
+            }                                                                              \
+        } else {                                                                           \
+            for (int64_t i = 0; i < n; i++) {                                              \
+                ag_real x = a[i * ia], z = b[i * ib];                                      \
+                y[i] = (expr);                                                             \
+            }                                                                              \
+        }                                                                                  \
+    }
+
+BINARY_KERNEL(k_add, x + z)
+BINARY_KERNEL(k_sub, x - z)
+BINARY_KERNEL(k_mul, x *z)
+BINARY_KERNEL(k_div, x / z)
+
+/* The shared forward: broadcast shape, output, kernel. Saves the inputs for backward. */
+static ag_status binary_forward(ag_ctx *ctx, ag_tensor *const *in, ag_tensor **out,
+                                agi_binary_kernel k, const char *name)
+{
+    ag_shape s;
+    if (!agi_broadcast_shape(name, in[0]->shape, in[1]->shape, &s))
+        return ag_error();
+    if (!(out[0] = ag_empty(s)))
+        return ag_error();
+    agi_binary_map(out[0], in[0], in[1], k);
+    ag_ctx_save(ctx, in[0]);
+    ag_ctx_save(ctx, in[1]);
+    return AG_OK;
+}
+
+/* Shape of input i, for folding gradients back. */
+static ag_shape in_shape(ag_ctx *ctx, int i) { return ag_ctx_input(ctx, i)->shape; }
+
+/* a + b:  da = dy,  db = dy */
+static ag_status add_fwd(ag_ctx *c, ag_tensor *const *in, ag_tensor **out)
+{
+    return binary_forward(c, in, out, k_add, "add");
+}
+static ag_status add_bwd(ag_ctx *c, ag_tensor *const *dy, ag_tensor **dx)
+{
+    if (ag_ctx_needs_grad(c, 0))
+        dx[0] = ag_sum_to(dy[0], in_shape(c, 0));
+    if (ag_ctx_needs_grad(c, 1))
+        dx[1] = ag_sum_to(dy[0], in_shape(c, 1));
+    return AG_OK;
+}
+static const ag_op ADD = { .name = "add", .n_in = 2, .n_out = 1, .forward = add_fwd, .backward = add_bwd };
+
+/* a - b:  da = dy,  db = -dy */
+static ag_status sub_fwd(ag_ctx *c, ag_tensor *const *in, ag_tensor **out)
+{
+    return binary_forward(c, in, out, k_sub, "sub");
+}
+static ag_status sub_bwd(ag_ctx *c, ag_tensor *const *dy, ag_tensor **dx)
+{
+    if (ag_ctx_needs_grad(c, 0))
+        dx[0] = ag_sum_to(dy[0], in_shape(c, 0));
+    if (ag_ctx_needs_grad(c, 1))
+        dx[1] = ag_sum_to(ag_neg(dy[0]), in_shape(c, 1));
+    return AG_OK;
+}
+static const ag_op SUB = { .name = "sub", .n_in = 2, .n_out = 1, .forward = sub_fwd, .backward = sub_bwd };
+
+/* a * b:  da = dy * b,  db = dy * a */
+static ag_status mul_fwd(ag_ctx *c, ag_tensor *const *in, ag_tensor **out)
+{
+    return binary_forward(c, in, out, k_mul, "mul");
+}
+static ag_status mul_bwd(ag_ctx *c, ag_tensor *const *dy, ag_tensor **dx)
+{
+    if (ag_ctx_needs_grad(c, 0))
+        dx[0] = ag_sum_to(ag_mul(dy[0], ag_ctx_saved(c, 1)), in_shape(c, 0));
+    if (ag_ctx_needs_grad(c, 1))
+        dx[1] = ag_sum_to(ag_mul(dy[0], ag_ctx_saved(c, 0)), in_shape(c, 1));
+    return AG_OK;
+}
+static const ag_op MUL = { .name = "mul", .n_in = 2, .n_out = 1, .forward = mul_fwd, .backward = mul_bwd };
+
+/* a / b:  da = dy / b,  db = -dy * a / b^2 */
+static ag_status div_fwd(ag_ctx *c, ag_tensor *const *in, ag_tensor **out)
+{
+    return binary_forward(c, in, out, k_div, "div");
+}
+static ag_status div_bwd(ag_ctx *c, ag_tensor *const *dy, ag_tensor **dx)
+{
+    ag_tensor *a = ag_ctx_saved(c, 0), *b = ag_ctx_saved(c, 1);
+    ag_tensor *dy_b = ag_div(dy[0], b);
+    if (ag_ctx_needs_grad(c, 0))
+        dx[0] = ag_sum_to(dy_b, in_shape(c, 0));
+    if (ag_ctx_needs_grad(c, 1))
+        dx[1] = ag_sum_to(ag_neg(ag_mul(dy_b, ag_div(a, b))), in_shape(c, 1));
+    return AG_OK;
+}
+static const ag_op DIV = { .name = "div", .n_in = 2, .n_out = 1, .forward = div_fwd, .backward = div_bwd };
+
+static ag_tensor *apply2(const ag_op *op, ag_tensor *a, ag_tensor *b)
+{
+    ag_tensor *in[2] = { a, b };
+    return ag_apply(op, in, 2, NULL, 0, NULL);
+}
+
+ag_tensor *ag_add(ag_tensor *a, ag_tensor *b) { return apply2(&ADD, a, b); }
+ag_tensor *ag_sub(ag_tensor *a, ag_tensor *b) { return apply2(&SUB, a, b); }
+ag_tensor *ag_mul(ag_tensor *a, ag_tensor *b) { return apply2(&MUL, a, b); }
+ag_tensor *ag_div(ag_tensor *a, ag_tensor *b) { return apply2(&DIV, a, b); }
+
+/* --- with a number: y = alpha * x + beta  or  y = s / x ---------------------------------- */
+
+typedef struct affine_attrs {
+    double alpha, beta;
+    bool divide; /* y = x / alpha, exactly as PyTorch divides (no reciprocal) */
+} affine_attrs;
+
+/* alpha * x + beta:  dx = alpha * dy. Covers x + s, x - s, s - x, x * s, x / s, -x. */
+static ag_status affine_fwd(ag_ctx *c, ag_tensor *const *in, ag_tensor **out)
+{
+    const affine_attrs *at = ag_ctx_attrs(c);
+    if (!(out[0] = ag_empty(in[0]->shape)))
+        return ag_error();
+    const ag_real *x = in[0]->data;
+    ag_real *y = out[0]->data, al = (ag_real)at->alpha, be = (ag_real)at->beta;
+    size_t n = in[0]->numel;
+    if (at->divide)
+        for (size_t i = 0; i < n; i++)
+            y[i] = x[i] / al;
+    else if (at->beta == 0)
+        for (size_t i = 0; i < n; i++)
+            y[i] = al * x[i];
+    else if (at->alpha == 1)
+        for (size_t i = 0; i < n; i++)
+            y[i] = x[i] + be;
+    else
+        for (size_t i = 0; i < n; i++)
+            y[i] = al * x[i] + be;
+    return AG_OK;
+}
+static ag_status affine_bwd(ag_ctx *c, ag_tensor *const *dy, ag_tensor **dx)
+{
+    const affine_attrs *at = ag_ctx_attrs(c);
+    dx[0] = at->divide      ? ag_div_scalar(dy[0], at->alpha)
+            : at->alpha == 1 ? dy[0]
+                             : ag_mul_scalar(dy[0], at->alpha);
+    return AG_OK;
+}
+static const ag_op AFFINE = { .name = "affine", .n_in = 1, .n_out = 1, .forward = affine_fwd, .backward = affine_bwd };
+
+static ag_tensor *affine(ag_tensor *x, double alpha, double beta)
+{
+    affine_attrs at = { alpha, beta, false };
+    return ag_apply(&AFFINE, &x, 1, &at, sizeof at, NULL);
+}
+
+ag_tensor *ag_add_scalar(ag_tensor *a, double s) { return affine(a, 1, s); }
+ag_tensor *ag_sub_scalar(ag_tensor *a, double s) { return affine(a, 1, -s); }
+ag_tensor *ag_rsub_scalar(double s, ag_tensor *a) { return affine(a, -1, s); }
+ag_tensor *ag_mul_scalar(ag_tensor *a, double s) { return affine(a, s, 0); }
+ag_tensor *ag_div_scalar(ag_tensor *a, double s)
+{
+    affine_attrs at = { s, 0, true };
+    return ag_apply(&AFFINE, &a, 1, &at, sizeof at, NULL);
+}
+ag_tensor *ag_neg(ag_tensor *x) { return affine(x, -1, 0); }
+
+/* s / x:  dx = -dy * y / x */
+static ag_status rdiv_fwd(ag_ctx *c, ag_tensor *const *in, ag_tensor **out)
+{
+    double s = *(const double *)ag_ctx_attrs(c);
+    if (!(out[0] = ag_empty(in[0]->shape)))
+        return ag_error();
+    for (size_t i = 0; i < in[0]->numel; i++)
+        out[0]->data[i] = (ag_real)s / in[0]->data[i];
+    ag_ctx_save(c, in[0]);
+    ag_ctx_save(c, out[0]);
+    return AG_OK;
+}
+static ag_status rdiv_bwd(ag_ctx *c, ag_tensor *const *dy, ag_tensor **dx)
+{
+    dx[0] = ag_neg(ag_mul(dy[0], ag_div(ag_ctx_saved(c, 1), ag_ctx_saved(c, 0))));
+    return AG_OK;
+}
+static const ag_op RDIV = { .name = "rdiv", .n_in = 1, .n_out = 1, .forward = rdiv_fwd, .backward = rdiv_bwd };
+
+ag_tensor *ag_rdiv_scalar(double s, ag_tensor *a) { return ag_apply(&RDIV, &a, 1, &s, sizeof s, NULL); }

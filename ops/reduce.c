@@ -1,0 +1,285 @@
+/* reduce.c — sum, mean, max and logsumexp over all elements or over chosen dims.
+ *
+ * Sums accumulate in double, so long reductions stay accurate in float32. The backward of a
+ * reduction broadcasts the gradient back with ag_expand; max sends it to the arg-max (one
+ * element per reduced slice, the first on ties, as torch.max(dim) does). */
+#include "ops_internal.h"
+
+#include <math.h>
+#include <string.h>
+
+typedef struct red_attrs {
+    unsigned mask; /* bit d: dim d is reduced */
+    bool keepdim;
+} red_attrs;
+
+/* Calls visit(acc_index, x_index) for every element of x, where acc_index is the element's
+ * position in the (keepdim) reduced output. */
+typedef struct red_iter {
+    int nd;
+    int64_t size[AG_MAX_DIMS], ostride[AG_MAX_DIMS];
+} red_iter;
+
+static red_iter make_iter(ag_shape s, unsigned mask)
+{
+    red_iter it = { .nd = s.ndim };
+    int64_t st = 1;
+    for (int d = s.ndim - 1; d >= 0; d--) {
+        it.size[d] = s.d[d];
+        it.ostride[d] = (mask & (1u << d)) ? 0 : st;
+        if (!(mask & (1u << d)))
+            st *= s.d[d];
+    }
+    return it;
+}
+
+/* acc[o] += x[i] over the reduced dims, acc zeroed by the caller. */
+static void sum_into(double *acc, const ag_real *x, size_t n, red_iter it)
+{
+    if (it.nd == 0) {
+        acc[0] += x[0];
+        return;
+    }
+    int64_t idx[AG_MAX_DIMS] = { 0 }, o = 0;
+    int last = it.nd - 1;
+    int64_t inner = it.size[last], os = it.ostride[last];
+    for (size_t i = 0; i < n; i += (size_t)inner) {
+        if (os == 0) {
+            double s = 0;
+            for (int64_t j = 0; j < inner; j++)
+                s += x[i + (size_t)j];
+            acc[o] += s;
+        } else {
+            for (int64_t j = 0; j < inner; j++)
+                acc[o + j] += x[i + (size_t)j];
+        }
+        for (int d = last - 1; d >= 0; d--) {
+            o += it.ostride[d];
+            if (++idx[d] < it.size[d])
+                break;
+            o -= it.ostride[d] * idx[d];
+            idx[d] = 0;
+        }
+    }
+}
+
+static bool parse_dims(const char *op, ag_tensor *x, const int *dims, int n, unsigned *mask)
+{
+    *mask = 0;
+    if (n < 0 || (n > 0 && !dims))
+        return AGI_FAIL(AG_ERR_ARG, "%s: bad dims list", op), false;
+    for (int i = 0; i < n; i++) {
+        int d = dims[i];
+        if (!agi_wrap_dim(op, &d, x->shape.ndim))
+            return false;
+        if (*mask & (1u << d))
+            return AGI_FAIL(AG_ERR_ARG, "%s: dim %d appears more than once", op, d), false;
+        *mask |= 1u << d;
+    }
+    if (x->shape.ndim == 0)
+        *mask = 0;
+    return true;
+}
+
+/* --- sum:  dx = expand(dy with kept dims, x's shape) ------------------------------------- */
+
+static ag_status sum_fwd(ag_ctx *c, ag_tensor *const *in, ag_tensor **out)
+{
+    const red_attrs *at = ag_ctx_attrs(c);
+    ag_tensor *x = in[0];
+    if (!(out[0] = ag_empty(agi_reduced_shape(x->shape, at->mask, at->keepdim))))
+        return ag_error();
+    size_t m = out[0]->numel;
+    double *acc = ag_ctx_alloc(c, (m ? m : 1) * sizeof(double));
+    if (!acc)
+        return ag_error();
+    memset(acc, 0, m * sizeof(double));
+    if (x->numel)
+        sum_into(acc, x->data, x->numel, make_iter(x->shape, at->mask));
+    for (size_t i = 0; i < m; i++)
+        out[0]->data[i] = (ag_real)acc[i];
+    return AG_OK;
+}
+static ag_status sum_bwd(ag_ctx *c, ag_tensor *const *dy, ag_tensor **dx)
+{
+    const red_attrs *at = ag_ctx_attrs(c);
+    ag_shape xs = ag_ctx_input(c, 0)->shape;
+    dx[0] = ag_expand(ag_reshape(dy[0], agi_reduced_shape(xs, at->mask, true)), xs);
+    return AG_OK;
+}
+static const ag_op SUM = { .name = "sum", .n_in = 1, .n_out = 1, .forward = sum_fwd, .backward = sum_bwd };
+
+ag_tensor *ag_sum_dims(ag_tensor *x, const int *dims, int n, bool keepdim)
+{
+    if (!agi_check_live(x, "sum", 0))
+        return NULL;
+    red_attrs at = { 0, keepdim };
+    if (!parse_dims("sum", x, dims, n, &at.mask))
+        return NULL;
+    return ag_apply(&SUM, &x, 1, &at, sizeof at, NULL);
+}
+
+ag_tensor *ag_sum(ag_tensor *x)
+{
+    if (!agi_check_live(x, "sum", 0))
+        return NULL;
+    red_attrs at = { (1u << x->shape.ndim) - 1, false };
+    return ag_apply(&SUM, &x, 1, &at, sizeof at, NULL);
+}
+
+ag_tensor *ag_sum_dim(ag_tensor *x, int dim, bool keepdim) { return ag_sum_dims(x, &dim, 1, keepdim); }
+
+/* --- mean = sum / count ------------------------------------------------------------------ */
+
+static ag_tensor *mean_of(ag_tensor *x, ag_tensor *s)
+{
+    if (!s)
+        return NULL;
+    size_t cnt = s->numel ? x->numel / s->numel : 0;
+    return ag_div_scalar(s, (double)cnt);
+}
+
+ag_tensor *ag_mean_dims(ag_tensor *x, const int *dims, int n, bool keepdim)
+{
+    return mean_of(x, ag_sum_dims(x, dims, n, keepdim));
+}
+ag_tensor *ag_mean(ag_tensor *x) { return mean_of(x, ag_sum(x)); }
+ag_tensor *ag_mean_dim(ag_tensor *x, int dim, bool keepdim) { return ag_mean_dims(x, &dim, 1, keepdim); }
+
+/* --- max: values, gradient to the arg-max ------------------------------------------------ */
+
+/* Forward of max over one dim (or all, mask of every dim). Output 1 is a mask with a single
+ * 1 per reduced slice at the arg-max, which backward multiplies the expanded gradient by. */
+static ag_status max_fwd(ag_ctx *c, ag_tensor *const *in, ag_tensor **out)
+{
+    const red_attrs *at = ag_ctx_attrs(c);
+    ag_tensor *x = in[0];
+    if (x->numel == 0)
+        return AGI_FAIL(AG_ERR_SHAPE, "max: cannot reduce an empty tensor");
+    ag_shape ks = agi_reduced_shape(x->shape, at->mask, true);
+    ag_tensor *y = ag_empty(agi_reduced_shape(x->shape, at->mask, at->keepdim));
+    ag_tensor *mask = ag_zeros_tape(x->shape);
+    size_t m = ag_shape_numel(ks);
+    size_t *arg = ag_ctx_alloc(c, m * sizeof(size_t));
+    if (!y || !mask || !arg)
+        return ag_error();
+    red_iter it = make_iter(x->shape, at->mask);
+    for (size_t o = 0; o < m; o++)
+        arg[o] = SIZE_MAX;
+    int64_t idx[AG_MAX_DIMS] = { 0 }, o = 0;
+    for (size_t i = 0; i < x->numel; i++) {
+        ag_real v = x->data[i];
+        size_t a = arg[o];
+        if (a == SIZE_MAX || v > y->data[o] || (isnan(v) && !isnan(y->data[o]))) {
+            y->data[o] = v;
+            arg[o] = i;
+        }
+        (void)a;
+        for (int d = it.nd - 1; d >= 0; d--) {
+            o += it.ostride[d];
+            if (++idx[d] < it.size[d])
+                break;
+            o -= it.ostride[d] * idx[d];
+            idx[d] = 0;
+        }
+    }
+    for (size_t k = 0; k < m; k++)
+        mask->data[arg[k]] = 1;
+    out[0] = y;
+    out[1] = mask;
+    ag_ctx_mark_non_differentiable(c, 1);
+    ag_ctx_save(c, mask);
+    return AG_OK;
+}
+static ag_status max_bwd(ag_ctx *c, ag_tensor *const *dy, ag_tensor **dx)
+{
+    const red_attrs *at = ag_ctx_attrs(c);
+    ag_shape xs = ag_ctx_input(c, 0)->shape;
+    ag_tensor *g = ag_reshape(dy[0], agi_reduced_shape(xs, at->mask, true));
+    dx[0] = ag_mul(ag_expand(g, xs), ag_ctx_saved(c, 0));
+    return AG_OK;
+}
+static const ag_op MAX = { .name = "max", .n_in = 1, .n_out = 2, .forward = max_fwd, .backward = max_bwd };
+
+ag_tensor *ag_max_dim(ag_tensor *x, int dim, bool keepdim)
+{
+    if (!agi_check_live(x, "max", 0))
+        return NULL;
+    if (!agi_wrap_dim("max", &dim, x->shape.ndim))
+        return NULL;
+    red_attrs at = { x->shape.ndim ? 1u << dim : 0, keepdim };
+    return ag_apply(&MAX, &x, 1, &at, sizeof at, NULL);
+}
+
+ag_tensor *ag_max(ag_tensor *x)
+{
+    if (!agi_check_live(x, "max", 0))
+        return NULL;
+    red_attrs at = { (1u << x->shape.ndim) - 1, false };
+    return ag_apply(&MAX, &x, 1, &at, sizeof at, NULL);
+}
+
+/* --- logsumexp = m + log(sum(exp(x - m))), m the max (stable for any magnitude) ----------
+ * dx = dy * exp(x - y)  (the softmax), broadcast back */
+
+static ag_status lse_fwd(ag_ctx *c, ag_tensor *const *in, ag_tensor **out)
+{
+    const red_attrs *at = ag_ctx_attrs(c);
+    ag_tensor *x = in[0];
+    ag_shape ks = agi_reduced_shape(x->shape, at->mask, true);
+    size_t m = ag_shape_numel(ks);
+    double *mx = ag_ctx_alloc(c, (m ? m : 1) * sizeof(double));
+    double *acc = ag_ctx_alloc(c, (m ? m : 1) * sizeof(double));
+    if (!(out[0] = ag_empty(agi_reduced_shape(x->shape, at->mask, at->keepdim))) || !mx || !acc)
+        return ag_error();
+    red_iter it = make_iter(x->shape, at->mask);
+    for (int pass = 0; pass < 2; pass++) {
+        int64_t idx[AG_MAX_DIMS] = { 0 }, o = 0;
+        for (size_t k = 0; k < m; k++)
+            pass ? (acc[k] = 0) : (mx[k] = -INFINITY);
+        for (size_t i = 0; i < x->numel; i++) {
+            double v = x->data[i];
+            if (pass == 0)
+                mx[o] = v > mx[o] ? v : mx[o];
+            else
+                acc[o] += isinf(mx[o]) ? (v == mx[o]) : exp(v - mx[o]);
+            for (int d = it.nd - 1; d >= 0; d--) {
+                o += it.ostride[d];
+                if (++idx[d] < it.size[d])
+                    break;
+                o -= it.ostride[d] * idx[d];
+                idx[d] = 0;
+            }
+        }
+    }
+    for (size_t k = 0; k < m; k++)
+        out[0]->data[k] = (ag_real)(isinf(mx[k]) ? mx[k] : mx[k] + log(acc[k]));
+    ag_ctx_save(c, x);
+    ag_ctx_save(c, out[0]);
+    return AG_OK;
+}
+static ag_status lse_bwd(ag_ctx *c, ag_tensor *const *dy, ag_tensor **dx)
+{
+    const red_attrs *at = ag_ctx_attrs(c);
+    ag_tensor *x = ag_ctx_saved(c, 0), *y = ag_ctx_saved(c, 1);
+    ag_shape ks = agi_reduced_shape(x->shape, at->mask, true);
+    ag_tensor *p = ag_exp(ag_sub(x, ag_reshape(y, ks)));
+    dx[0] = ag_mul(ag_reshape(dy[0], ks), p);
+    return AG_OK;
+}
+static const ag_op LSE = { .name = "logsumexp", .n_in = 1, .n_out = 1, .forward = lse_fwd, .backward = lse_bwd };
+
+ag_tensor *ag_logsumexp_dims(ag_tensor *x, const int *dims, int n, bool keepdim)
+{
+    if (!agi_check_live(x, "logsumexp", 0))
+        return NULL;
+    red_attrs at = { 0, keepdim };
+    if (!parse_dims("logsumexp", x, dims, n, &at.mask))
+        return NULL;
+    return ag_apply(&LSE, &x, 1, &at, sizeof at, NULL);
+}
+
+ag_tensor *ag_logsumexp(ag_tensor *x, int dim, bool keepdim)
+{
+    return ag_logsumexp_dims(x, &dim, 1, keepdim);
+}

@@ -1,0 +1,101 @@
+/* test_notebook.c — runs build/examples/notebook and checks what it prints against the
+ * notebook's outputs: the deterministic cells line for line, the training cells by what
+ * they must achieve (their exact numbers depend on the initialisation, as in PyTorch). */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef NOTEBOOK_BIN
+#error "NOTEBOOK_BIN must name the notebook example"
+#endif
+
+static char out[16384];
+static char *lines[256];
+static int n_lines;
+
+static void run_notebook(void)
+{
+    FILE *p = popen(NOTEBOOK_BIN, "r");
+    cr_assert_not_null(p);
+    size_t n = fread(out, 1, sizeof out - 1, p);
+    out[n] = 0;
+    cr_assert_eq(pclose(p), 0, "the notebook exited with an error:\n%s", out);
+    n_lines = 0;
+    for (char *s = strtok(out, "\n"); s && n_lines < 256; s = strtok(NULL, "\n"))
+        lines[n_lines++] = s;
+}
+
+/* The first line starting with `prefix`, or NULL. */
+static const char *find(const char *prefix)
+{
+    for (int i = 0; i < n_lines; i++)
+        if (strncmp(lines[i], prefix, strlen(prefix)) == 0)
+            return lines[i];
+    return NULL;
+}
+
+static void expect_line(const char *want)
+{
+    for (int i = 0; i < n_lines; i++)
+        if (strcmp(lines[i], want) == 0)
+            return;
+    cr_fail("missing line \"%s\"", want);
+}
+
+Test(notebook, deterministic_cells_print_the_notebooks_numbers)
+{
+    run_notebook();
+    const char *want[] = {
+        "Neuron raw output:  2.90",
+        "Sigmoidal functions for 3.3 ans 3.5",
+        "0.9644288  Close to 1",
+        "0.03916572 Close to 0",
+        "Tanh function for 2.0 and -2.0",
+        "0.9640276  Positive outcome",
+        "-0.9640276  Negative outcome",
+        "3.3  Keeps positive",
+        "0  Zeroes out",
+        "Layer 1 output:  [4.3 0. ]",
+        "Final decision (probability) 0.8605661",
+        "MSE Loss: 0.15",
+        "MAE Loss: 0.35",
+        "Huber Loss: 0.075",
+        "Binary Cross-Entropy Loss: 0.1838825",
+        "Categorical Cross-Entropy Loss: 0.5162141",
+    };
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++)
+        expect_line(want[i]);
+}
+
+Test(notebook, gradient_descent_cell_learns_y_equals_2x)
+{
+    run_notebook();
+    double loss[5];
+    for (int k = 0; k < 5; k++) {
+        char prefix[64];
+        snprintf(prefix, sizeof prefix, "Epoch [%d/100], Loss: ", 20 * (k + 1));
+        const char *l = find(prefix);
+        cr_assert_not_null(l, "missing \"%s\"", prefix);
+        loss[k] = atof(l + strlen(prefix));
+    }
+    cr_assert_lt(loss[4], loss[0], "the loss falls from epoch 20 to epoch 100");
+    const char *w = find("Learned weight: "), *b = find("Learned bias: ");
+    cr_assert(w && b);
+    double wv = atof(w + strlen("Learned weight: "));
+    cr_assert(wv > 1.5 && wv < 2.5, "learned weight %g is within 0.5 of 2", wv);
+}
+
+Test(notebook, complete_example_predicts_10_for_5)
+{
+    run_notebook();
+    for (int e = 10; e <= 100; e += 10) {
+        char prefix[64];
+        snprintf(prefix, sizeof prefix, "Epoch %d: Loss =  ", e);
+        cr_assert_not_null(find(prefix), "missing \"%s\"", prefix);
+    }
+    const char *p = find("Prediction for input 5.0:  ");
+    cr_assert_not_null(p);
+    double v = atof(p + strlen("Prediction for input 5.0:  "));
+    cr_assert(v > 9.99 && v < 10.01, "prediction %g is within 0.01 of 10", v);
+}
