@@ -20,14 +20,13 @@ typedef struct agi_hook {
 } agi_hook;
 
 struct ag_tensor {
-    ag_real *data;     /* numel values, 64-byte aligned */
+    ag_real *data;     /* numel values; 64-byte aligned unless the tensor is tiny */
     ag_shape shape;
     size_t numel;
     uint8_t kind;      /* AGI_HEAP or AGI_TAPE */
     bool requires_grad;
-    uint32_t gen;      /* tape tensors: the step they belong to */
+    uint32_t gen;      /* tape tensors: the step they belong to (unique across threads) */
     uint32_t version;  /* bumped by in-place changes */
-    agi_tape *tape;    /* tape tensors: the owning thread's tape */
     agi_node *node;    /* the op that made it (NULL for a leaf) */
     uint64_t sweep;    /* backward sweep in which gacc is valid */
     ag_tensor *gacc;   /* gradient accumulated during that sweep */
@@ -36,18 +35,20 @@ struct ag_tensor {
     void *base;        /* heap: the block to release */
 };
 
-struct agi_node {                        /* also the op's ag_ctx */
+/* A recorded op; also the op's ag_ctx. `in` and `out` point into the trailing slots, sized
+ * for this op, which keeps the many small nodes of scalar graphs small. */
+struct agi_node {
     const ag_op *op;
     agi_node *prev;                      /* previous recorded node on the tape */
     const void *attrs;
-    int n_in, n_out, n_saved;
+    ag_tensor **in, **out;
+    uint8_t n_in, n_out, n_saved;
     bool recording;                      /* recorded on the tape (forward) */
     bool freed;                          /* released by a backward without retain_graph */
     uint8_t nondiff;                     /* bit k: output k is not differentiable */
-    ag_tensor *in[AG_MAX_OP_INPUTS];
-    ag_tensor *out[AG_MAX_OP_OUTPUTS];
-    ag_tensor *saved[AGI_MAX_SAVED];
     uint32_t saved_ver[AGI_MAX_SAVED];
+    ag_tensor *saved[AGI_MAX_SAVED];
+    ag_tensor *slots[];                  /* n_in inputs, then n_out outputs */
 };
 
 typedef struct agi_chunk {
@@ -73,16 +74,22 @@ struct agi_tape {
     char msg[512];
 };
 
-/* The calling thread's tape (created on first use; never NULL). */
-agi_tape *agi_tape_get(void);
+/* The calling thread's tape (created on first use; never NULL). Inline: every op asks. */
+extern _Thread_local agi_tape agi_tls_tape __attribute__((tls_model("initial-exec")));
+agi_tape *agi_tape_init(void);
+static inline agi_tape *agi_tape_get(void)
+{
+    return agi_tls_tape.registered ? &agi_tls_tape : agi_tape_init();
+}
 
 /* Library allocation through the user's hook. */
 void *agi_alloc(size_t size);
 void agi_release(void *p);
 
-/* 64-byte aligned bump allocation from the thread's tape, zeroed if `zero`. NULL + OOM error
- * on failure. */
+/* Bump allocation from an arena, 64-byte aligned (agi_arena_alloc) or 16-byte aligned
+ * (agi_arena_alloc16, for headers and nodes). NULL + OOM error on failure. */
 void *agi_arena_alloc(agi_arena *a, size_t size);
+void *agi_arena_alloc16(agi_arena *a, size_t size);
 void agi_arena_reset(agi_arena *a);
 void agi_arena_free(agi_arena *a);
 

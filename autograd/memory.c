@@ -48,8 +48,6 @@ void agi_release(void *p)
         g_alloc.release(p, g_alloc.user);
 }
 
-static size_t align_up(size_t n) { return (n + AGI_ALIGN - 1) & ~(size_t)(AGI_ALIGN - 1); }
-
 /* The first usable byte of a chunk, 64-byte aligned. The chunk header is allocated with
  * AGI_ALIGN bytes of slack so that the aligned start always fits. */
 static char *chunk_base(agi_chunk *c)
@@ -69,25 +67,25 @@ static agi_chunk *chunk_new(size_t size)
     return c;
 }
 
-void *agi_arena_alloc(agi_arena *a, size_t size)
+/* The bump allocation proper: `size` bytes at an `align`-aligned offset of some chunk. */
+static void *arena_alloc(agi_arena *a, size_t size, size_t align)
 {
-    size = align_up(size ? size : 1);
+    size = size ? size : 1;
     for (agi_chunk *c = a->cur; c; c = c->next) {
-        if (c->size - c->used >= size) {
-            void *p = chunk_base(c) + c->used;
-            c->used += size;
+        size_t off = (c->used + align - 1) & ~(align - 1);
+        if (off <= c->size && c->size - off >= size) {
+            a->in_use += off + size - c->used;
+            c->used = off + size;
             a->cur = c;
-            a->in_use += size;
-            return p;
+            return chunk_base(c) + off;
         }
     }
     /* No chunk after cur has room: append one at the end of the list. */
-    size_t want = size > MIN_CHUNK ? size : MIN_CHUNK;
     if (size > SIZE_MAX / 2 - AGI_ALIGN - sizeof(agi_chunk)) {
         ag_fail(AG_ERR_OOM, "out of memory: tape allocation of %zu bytes", size);
         return NULL;
     }
-    agi_chunk *c = chunk_new(want);
+    agi_chunk *c = chunk_new(size > MIN_CHUNK ? size : MIN_CHUNK);
     if (!c)
         return NULL;
     if (!a->head) {
@@ -103,6 +101,9 @@ void *agi_arena_alloc(agi_arena *a, size_t size)
     a->in_use += size;
     return chunk_base(c);
 }
+
+void *agi_arena_alloc(agi_arena *a, size_t size) { return arena_alloc(a, size, AGI_ALIGN); }
+void *agi_arena_alloc16(agi_arena *a, size_t size) { return arena_alloc(a, size, 16); }
 
 /* Frees every chunk. */
 void agi_arena_free(agi_arena *a)

@@ -52,14 +52,16 @@ ag_tensor *ag_apply(const ag_op *op, ag_tensor *const *in, int n_in, const void 
         any_grad |= in[i]->requires_grad;
     }
     agi_tape *tp = agi_tape_get();
-    agi_node *nd = agi_arena_alloc(&tp->arena, sizeof(agi_node));
+    agi_node *nd = agi_arena_alloc16(&tp->arena, sizeof(agi_node) + (size_t)(n_in + op->n_out) * sizeof(ag_tensor *));
     if (!nd)
         return NULL;
     nd->op = op;
     nd->prev = NULL;
     nd->attrs = NULL;
-    nd->n_in = n_in;
-    nd->n_out = op->n_out;
+    nd->in = nd->slots;
+    nd->out = nd->slots + n_in;
+    nd->n_in = (uint8_t)n_in;
+    nd->n_out = (uint8_t)op->n_out;
     nd->n_saved = 0;
     nd->recording = any_grad && !tp->no_grad;
     nd->freed = false;
@@ -69,7 +71,7 @@ ag_tensor *ag_apply(const ag_op *op, ag_tensor *const *in, int n_in, const void 
     for (int k = 0; k < op->n_out; k++)
         nd->out[k] = NULL;
     if (attrs_size) {
-        void *a = agi_arena_alloc(&tp->arena, attrs_size);
+        void *a = agi_arena_alloc16(&tp->arena, attrs_size);
         if (!a)
             return NULL;
         memcpy(a, attrs, attrs_size);

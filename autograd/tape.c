@@ -7,9 +7,16 @@
 #include "autograd_internal.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
-static _Thread_local agi_tape tls_tape;
+_Thread_local agi_tape agi_tls_tape __attribute__((tls_model("initial-exec")));
+#define tls_tape agi_tls_tape
+static _Atomic uint32_t g_generation = 1;
+
+/* A generation number no other step of any thread has had, so that a tensor from an ended
+ * step or from another thread's tape never passes the liveness check. */
+static uint32_t next_generation(void) { return ++g_generation; }
 static pthread_key_t tape_key;
 static pthread_once_t tape_once = PTHREAD_ONCE_INIT;
 
@@ -18,7 +25,7 @@ static void tape_destroy(void *p)
     agi_tape *t = p;
     agi_arena_free(&t->arena);
     t->last = NULL;
-    t->gen++;
+    t->gen = next_generation();
 }
 
 static void main_tape_at_exit(void) { tape_destroy(&tls_tape); }
@@ -29,12 +36,12 @@ static void tape_key_init(void)
     atexit(main_tape_at_exit);
 }
 
-agi_tape *agi_tape_get(void)
+agi_tape *agi_tape_init(void)
 {
     agi_tape *t = &tls_tape;
     if (!t->registered) {
         t->registered = true;
-        t->gen = 1;
+        t->gen = next_generation();
         pthread_once(&tape_once, tape_key_init);
         pthread_setspecific(tape_key, t);
     }
@@ -58,7 +65,7 @@ void ag_step_end(void)
     agi_tape *t = agi_tape_get();
     agi_arena_reset(&t->arena);
     t->last = NULL;
-    t->gen++;
+    t->gen = next_generation();
 }
 
 void ag_tape_memory(size_t *in_use, size_t *reserved)

@@ -66,33 +66,39 @@ ag_tensor *agi_heap_tensor(ag_shape s)
     return t;
 }
 
+/* Tape tensors: the header at 16 bytes, then the data; data of more than 64 bytes starts on
+ * a 64-byte boundary (SIMD loads), tiny data follows the header directly, so that a scalar
+ * costs 176 bytes of tape rather than 256. */
 ag_tensor *agi_tape_tensor(ag_shape s)
 {
     size_t n;
     if (!agi_shape_ok(s, "tensor", &n))
         return NULL;
     agi_tape *tp = agi_tape_get();
-    char *p = agi_arena_alloc(&tp->arena, header_size() + n * sizeof(ag_real));
+    size_t hdr = (sizeof(ag_tensor) + 15) & ~(size_t)15, bytes = n * sizeof(ag_real);
+    bool big = bytes > AGI_ALIGN;
+    char *p = agi_arena_alloc16(&tp->arena, hdr + (big ? AGI_ALIGN : 0) + bytes);
     if (!p)
         return NULL;
     ag_tensor *t = (ag_tensor *)p;
     init_header(t, s, n, AGI_TAPE);
-    t->data = (ag_real *)(p + header_size());
+    uintptr_t d = (uintptr_t)(p + hdr);
+    if (big)
+        d = (d + AGI_ALIGN - 1) & ~(uintptr_t)(AGI_ALIGN - 1);
+    t->data = (ag_real *)d;
     t->gen = tp->gen;
-    t->tape = tp;
     return t;
 }
 
 ag_tensor *agi_tape_view(ag_tensor *src, ag_shape s)
 {
     agi_tape *tp = agi_tape_get();
-    ag_tensor *t = agi_arena_alloc(&tp->arena, sizeof(ag_tensor));
+    ag_tensor *t = agi_arena_alloc16(&tp->arena, sizeof(ag_tensor));
     if (!t)
         return NULL;
     init_header(t, s, src->numel, AGI_TAPE);
     t->data = src->data;
     t->gen = tp->gen;
-    t->tape = tp;
     return t;
 }
 
@@ -105,15 +111,14 @@ bool agi_check_live(const ag_tensor *t, const char *op, int i)
     }
     if (t->kind == AGI_HEAP)
         return true;
-    agi_tape *tp = agi_tape_get();
-    if (t->kind != AGI_TAPE || t->tape != tp) {
-        AGI_FAIL(AG_ERR_STATE, "%s: argument %d is not a tensor of this thread", op, i);
+    if (t->kind != AGI_TAPE) {
+        AGI_FAIL(AG_ERR_STATE, "%s: argument %d is not a live tensor (freed?)", op, i);
         return false;
     }
-    if (t->gen != tp->gen) {
+    if (t->gen != agi_tape_get()->gen) {
         AGI_FAIL(AG_ERR_STATE,
-                 "%s: argument %d belongs to a step that has ended (ag_step_end frees op "
-                 "results; keep values with ag_clone)",
+                 "%s: argument %d belongs to a step that has ended or to another thread's "
+                 "tape (ag_step_end frees op results; keep values with ag_clone)",
                  op, i);
         return false;
     }

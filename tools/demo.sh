@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# demo.sh — sets up, builds, and runs the notebook in C (examples/notebook.c).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash tools/setup.sh
+[ -f build/build.ninja ] || meson setup build >/dev/null
+ninja -C build examples/notebook >/dev/null
+./build/examples/notebook

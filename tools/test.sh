@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# test.sh — sets up, builds with -Werror, and runs every test twice: in a release build and in
+# an ASan+UBSan build; then valgrind over the examples. Ends with "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bash tools/setup.sh || exit 1
+
+passed=0
+failed=0
+# Counts meson's per-test results from its JSON log.
+count() {
+    local r
+    r=$(python3 - "$1" <<'PY'
+import json, sys
+ok = bad = 0
+for line in open(sys.argv[1]):
+    t = json.loads(line)
+    if t.get("result") in ("OK", "EXPECTEDFAIL", "SKIP"):
+        ok += 1
+    else:
+        bad += 1
+        print("FAILED:", t.get("name"), t.get("result"), file=sys.stderr)
+print(ok, bad)
+PY
+)
+    passed=$((passed + ${r% *}))
+    failed=$((failed + ${r#* }))
+}
+
+# run_suite DIR SETUP-ARGS...: configure, build and test one build directory.
+run_suite() {
+    local dir=$1; shift
+    echo "== $dir: meson setup $*"
+    if ! { [ -f "$dir/build.ninja" ] || meson setup "$dir" --werror "$@" >"$dir.setup.log" 2>&1; }; then
+        cat "$dir.setup.log"; failed=$((failed + 1)); return
+    fi
+    if ! ninja -C "$dir" >"$dir.build.log" 2>&1; then
+        tail -50 "$dir.build.log"; failed=$((failed + 1)); return
+    fi
+    meson test -C "$dir" --print-errorlogs --num-processes 2 2>&1 | tail -40
+    count "$dir/meson-logs/testlog.json"
+}
+
+run_suite build -Dbuildtype=release
+run_suite build-asan -Dbuildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false
+
+# valgrind: no errors and no leaks in the examples.
+for ex in notebook train_linear; do
+    if valgrind -q --error-exitcode=3 --leak-check=full --errors-for-leak-kinds=definite,indirect \
+        "build/examples/$ex" >/dev/null 2>"build/valgrind-$ex.log"; then
+        echo "valgrind $ex: clean"; passed=$((passed + 1))
+    else
+        echo "valgrind $ex: FAILED"; cat "build/valgrind-$ex.log"; failed=$((failed + 1))
+    fi
+done
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
