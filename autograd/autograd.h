@@ -10,8 +10,9 @@
  *
  * Errors are sticky per thread (the cairo/OpenGL model): a failing call records a message that
  * names the op and the shapes and returns NULL (or a non-zero ag_status); ops given NULL return
- * NULL without a new message; ag_backward and the optimizers' step refuse to run while an error
- * is pending. Nothing in the library aborts on bad input.
+ * NULL (keeping the first error's message; a NULL with no error pending is reported as "add:
+ * argument 1 is NULL"); ag_backward and the optimizers' step refuse to run while an error is
+ * pending. Nothing in the library aborts on bad input.
  *
  * Precision: ag_real is float. Compiling with AG_DOUBLE (pkg-config agrad64) makes it double
  * throughout, the build that gradcheck is meant to run in; see docs/design.md.
