@@ -18,7 +18,8 @@ typedef struct ag_module ag_module;
 /* y = x W^T + b with W (out, in) and b (out), both uniform in +-1/sqrt(in) (PyTorch's default
  * kaiming_uniform(a=sqrt 5) for W, the same bound for b). NULL with an error on in/out < 1. */
 ag_module *ag_linear_new(int64_t in, int64_t out, bool bias);
-/* The Linear's weight and bias (NULL if none), owned by the module. */
+/* The Linear's weight and bias (NULL if none, without an error), owned by the module.
+ * NULL with an error if m is not a Linear. */
 ag_tensor *ag_linear_weight(ag_module *m);
 ag_tensor *ag_linear_bias(ag_module *m);
 
@@ -28,14 +29,17 @@ ag_module *ag_sigmoid_new(void);
 ag_module *ag_tanh_new(void);
 
 /* Runs the n modules in order; takes ownership of them (also on failure: they are freed).
- * Children are named "0", "1", ... in parameter names ("0.weight"). */
+ * Children are named "0", "1", ... in parameter names ("0.weight"). Fails (AG_ERR_ARG) on a
+ * NULL module, on a module listed twice and on one that already belongs to another module
+ * (that one is left to its owner). With n = 0 the forward returns its input. */
 ag_module *ag_sequential_new(int n, ag_module *const *mods);
 
 /* The module applied to x: a tape tensor, or NULL with an error. */
 ag_tensor *ag_forward(ag_module *m, ag_tensor *x);
 
 /* Every parameter of m and its children, in registration order, with dotted names. The list
- * belongs to the module and stays valid while the module lives. */
+ * belongs to the module and stays valid while the module lives; it is built on the first
+ * call and rebuilt (same ag_params address) only after a parameter or child is added. */
 const ag_params *ag_parameters(ag_module *m);
 
 /* Zeroes every parameter's gradient (in place). */
@@ -44,12 +48,15 @@ void ag_module_zero_grad(ag_module *m);
 /* The module's name ("Linear", "Sequential", ...). */
 const char *ag_module_name(const ag_module *m);
 
-/* Frees the module, its children and its parameters. NULL-safe. */
+/* Frees the module, its children and its parameters. NULL-safe. A module that belongs to a
+ * Sequential is freed with it: freeing it directly is refused with AG_ERR_ARG. */
 void ag_module_free(ag_module *m);
 
 /* --- user modules -------------------------------------------------------------------------
  * A module of one's own: a forward, optional free of `self`, and parameters registered with
- * ag_module_add_param (owned by the module afterwards). */
+ * ag_module_add_param (owned by the module afterwards). The def is kept by pointer (make it
+ * static); if ag_module_new runs out of memory, it frees `self` with free_self. A forward
+ * that returns NULL without an error pending gets one (AG_ERR_STATE). */
 typedef struct ag_module_def {
     const char *name;
     ag_tensor *(*forward)(ag_module *m, ag_tensor *x);
@@ -57,7 +64,10 @@ typedef struct ag_module_def {
 } ag_module_def;
 ag_module *ag_module_new(const ag_module_def *def, void *self);
 void *ag_module_self(ag_module *m);
-/* Registers a heap tensor as a parameter named `name` (requires grad is set on it). */
+/* Registers a heap tensor as a parameter named `name` (requires grad is set on it). The name
+ * must be non-empty, without '.', and new in m. The module takes t even when this fails (t is
+ * freed), except when t is already one of m's parameters. Register a tensor in one module
+ * only. */
 ag_status ag_module_add_param(ag_module *m, const char *name, ag_tensor *t);
 
 /* --- losses as modules --------------------------------------------------------------------
