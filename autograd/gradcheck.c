@@ -81,8 +81,10 @@ static bool compare_one(check *c, ag_tensor *y, const ag_real *u, int j)
     for (int i = 0; i < c->n && m_in < AG_MAX_OP_INPUTS * 4; i++)
         if (c->in[i]->requires_grad)
             ins[m_in] = c->in[i], idx[m_in++] = i;
+    /* An output without history is constant in the inputs: its analytic gradient is zero,
+     * and the finite differences say whether that is true. */
     ag_backward_opts bo = { .grad_output = go, .retain_graph = true };
-    if (ag_grad_of(y, m_in, ins, res, bo) != AG_OK)
+    if (y->requires_grad && ag_grad_of(y, m_in, ins, res, bo) != AG_OK)
         return false;
     for (int t = 0; t < m_in; t++) {
         for (size_t k = 0; k < ins[t]->numel; k++) {
@@ -124,10 +126,11 @@ static bool run_check(check *c)
     ag_tensor *y = eval(c, true);
     if (!y)
         return false;
-    if (!y->requires_grad)
-        return ag_fail(AG_ERR_ARG, "gradcheck: the function's output does not require grad "
-                                   "(no input requires grad?)"),
-               false;
+    bool any = false;
+    for (int i = 0; i < c->n; i++)
+        any |= c->in[i]->requires_grad;
+    if (!any)
+        return ag_fail(AG_ERR_ARG, "gradcheck: no input requires grad"), false;
     if (y->numel <= FULL_JACOBIAN_MAX) {
         for (size_t j = 0; j < y->numel; j++)
             if (!compare_one(c, y, NULL, (int)j))
@@ -246,7 +249,7 @@ static ag_tensor *vjp_fn(ag_tensor *const *in, int n, void *user)
     }
     ag_set_grad_enabled(prev);
     if (!total && ag_error() == AG_OK)
-        ag_fail(AG_ERR_ARG, "gradgradcheck: the function's gradient does not depend on its inputs");
+        total = ag_zeros_tape(AG_SCALAR); /* no input reaches the output: the VJP is 0 */
     return total;
 }
 

@@ -20,7 +20,7 @@ bool agi_same_shape(ag_shape a, ag_shape b)
     return true;
 }
 
-bool agi_broadcast_shape(const char *op, ag_shape a, ag_shape b, ag_shape *out)
+bool agi_broadcastable(ag_shape a, ag_shape b, ag_shape *out)
 {
     int nd = a.ndim > b.ndim ? a.ndim : b.ndim;
     ag_shape r = { .ndim = nd };
@@ -28,11 +28,19 @@ bool agi_broadcast_shape(const char *op, ag_shape a, ag_shape b, ag_shape *out)
         int ia = a.ndim - nd + i, ib = b.ndim - nd + i;
         int64_t da = ia >= 0 ? a.d[ia] : 1, db = ib >= 0 ? b.d[ib] : 1;
         if (da != db && da != 1 && db != 1)
-            return agi_fail_shapes(op, "cannot be broadcast", a, b), false;
+            return false;
         r.d[i] = da == 1 ? db : da;
     }
     *out = r;
     return true;
+}
+
+bool agi_broadcast_shape(const char *op, ag_shape a, ag_shape b, ag_shape *out)
+{
+    if (agi_broadcastable(a, b, out))
+        return true;
+    agi_fail_shapes(op, "cannot be broadcast", a, b);
+    return false;
 }
 
 void agi_broadcast_strides(ag_shape s, ag_shape to, int64_t *strides)

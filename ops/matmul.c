@@ -39,8 +39,8 @@ static ag_status mm_fwd(ag_ctx *c, ag_tensor *const *in, ag_tensor **out)
     int64_t K2 = rows_of(sb, at->tb), N = cols_of(sb, at->tb);
     if (K != K2)
         return agi_fail_shapes("matmul", "cannot be multiplied (inner sizes differ)", sa, sb);
-    if (!agi_broadcast_shape("matmul", batch_of(sa), batch_of(sb), &bs))
-        return ag_error();
+    if (!agi_broadcastable(batch_of(sa), batch_of(sb), &bs))
+        return agi_fail_shapes("matmul", "cannot be multiplied (batch dims do not broadcast)", sa, sb);
     ag_shape os = bs;
     os.d[os.ndim++] = M;
     os.d[os.ndim++] = N;

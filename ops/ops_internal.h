@@ -10,6 +10,9 @@
  * broadcast". */
 bool agi_broadcast_shape(const char *op, ag_shape a, ag_shape b, ag_shape *out);
 
+/* The same without an error message (false if they do not broadcast). */
+bool agi_broadcastable(ag_shape a, ag_shape b, ag_shape *out);
+
 /* Element strides (0 along broadcast dims) of a tensor of shape `s` read at the positions of
  * a tensor of shape `to` (s broadcastable to `to`), right-aligned. */
 void agi_broadcast_strides(ag_shape s, ag_shape to, int64_t *strides);

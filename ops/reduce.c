@@ -11,6 +11,7 @@
 typedef struct red_attrs {
     unsigned mask; /* bit d: dim d is reduced */
     bool keepdim;
+    bool all;      /* max: reduce everything (ties share the gradient) */
 } red_attrs;
 
 /* Calls visit(acc_index, x_index) for every element of x, where acc_index is the element's
@@ -33,6 +34,23 @@ static red_iter make_iter(ag_shape s, unsigned mask)
     return it;
 }
 
+/* Sum of n contiguous values, pairwise: error grows with log n, not n, which matters when
+ * ag_real is double (in float the double accumulator alone would do). */
+static double pairwise_sum(const ag_real *x, size_t n)
+{
+    if (n <= 256) {
+        double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        size_t i = 0;
+        for (; i + 4 <= n; i += 4)
+            s0 += x[i], s1 += x[i + 1], s2 += x[i + 2], s3 += x[i + 3];
+        for (; i < n; i++)
+            s0 += x[i];
+        return (s0 + s1) + (s2 + s3);
+    }
+    size_t h = n / 2;
+    return pairwise_sum(x, h) + pairwise_sum(x + h, n - h);
+}
+
 /* acc[o] += x[i] over the reduced dims, acc zeroed by the caller. */
 static void sum_into(double *acc, const ag_real *x, size_t n, red_iter it)
 {
@@ -45,10 +63,7 @@ static void sum_into(double *acc, const ag_real *x, size_t n, red_iter it)
     int64_t inner = it.size[last], os = it.ostride[last];
     for (size_t i = 0; i < n; i += (size_t)inner) {
         if (os == 0) {
-            double s = 0;
-            for (int64_t j = 0; j < inner; j++)
-                s += x[i + (size_t)j];
-            acc[o] += s;
+            acc[o] += pairwise_sum(x + i, (size_t)inner);
         } else {
             for (int64_t j = 0; j < inner; j++)
                 acc[o + j] += x[i + (size_t)j];
@@ -94,7 +109,9 @@ static ag_status sum_fwd(ag_ctx *c, ag_tensor *const *in, ag_tensor **out)
     if (!acc)
         return ag_error();
     memset(acc, 0, m * sizeof(double));
-    if (x->numel)
+    if (m == 1 && x->numel)
+        acc[0] = pairwise_sum(x->data, x->numel); /* every dim reduced: one flat sum */
+    else if (x->numel)
         sum_into(acc, x->data, x->numel, make_iter(x->shape, at->mask));
     for (size_t i = 0; i < m; i++)
         out[0]->data[i] = (ag_real)acc[i];
@@ -109,21 +126,27 @@ static ag_status sum_bwd(ag_ctx *c, ag_tensor *const *dy, ag_tensor **dx)
 }
 static const ag_op SUM = { .name = "sum", .n_in = 1, .n_out = 1, .forward = sum_fwd, .backward = sum_bwd };
 
-ag_tensor *ag_sum_dims(ag_tensor *x, const int *dims, int n, bool keepdim)
+/* sum over dims, with errors reported under the public name that was called (sum, mean). */
+static ag_tensor *sum_dims_as(const char *name, ag_tensor *x, const int *dims, int n, bool keepdim)
 {
-    if (!agi_check_live(x, "sum", 0))
+    if (!agi_check_live(x, name, 0))
         return NULL;
-    red_attrs at = { 0, keepdim };
-    if (!parse_dims("sum", x, dims, n, &at.mask))
+    red_attrs at = { 0, keepdim, false };
+    if (!parse_dims(name, x, dims, n, &at.mask))
         return NULL;
     return ag_apply(&SUM, &x, 1, &at, sizeof at, NULL);
+}
+
+ag_tensor *ag_sum_dims(ag_tensor *x, const int *dims, int n, bool keepdim)
+{
+    return sum_dims_as("sum", x, dims, n, keepdim);
 }
 
 ag_tensor *ag_sum(ag_tensor *x)
 {
     if (!agi_check_live(x, "sum", 0))
         return NULL;
-    red_attrs at = { (1u << x->shape.ndim) - 1, false };
+    red_attrs at = { (1u << x->shape.ndim) - 1, false, false };
     return ag_apply(&SUM, &x, 1, &at, sizeof at, NULL);
 }
 
@@ -141,12 +164,25 @@ static ag_tensor *mean_of(ag_tensor *x, ag_tensor *s)
 
 ag_tensor *ag_mean_dims(ag_tensor *x, const int *dims, int n, bool keepdim)
 {
-    return mean_of(x, ag_sum_dims(x, dims, n, keepdim));
+    return mean_of(x, sum_dims_as("mean", x, dims, n, keepdim));
 }
-ag_tensor *ag_mean(ag_tensor *x) { return mean_of(x, ag_sum(x)); }
+ag_tensor *ag_mean(ag_tensor *x)
+{
+    return agi_check_live(x, "mean", 0) ? mean_of(x, ag_sum(x)) : NULL;
+}
 ag_tensor *ag_mean_dim(ag_tensor *x, int dim, bool keepdim) { return ag_mean_dims(x, &dim, 1, keepdim); }
 
 /* --- max: values, gradient to the arg-max ------------------------------------------------ */
+
+/* mask = 1/count where x == m, the count of such elements. */
+static void spread_over_ties(ag_tensor *mask, const ag_tensor *x, ag_real m)
+{
+    size_t count = 0;
+    for (size_t i = 0; i < x->numel; i++)
+        count += x->data[i] == m;
+    for (size_t i = 0; i < x->numel; i++)
+        mask->data[i] = x->data[i] == m ? (ag_real)(1.0 / (double)count) : 0;
+}
 
 /* Forward of max over one dim (or all, mask of every dim). Output 1 is a mask with a single
  * 1 per reduced slice at the arg-max, which backward multiplies the expanded gradient by. */
@@ -183,8 +219,11 @@ static ag_status max_fwd(ag_ctx *c, ag_tensor *const *in, ag_tensor **out)
             idx[d] = 0;
         }
     }
-    for (size_t k = 0; k < m; k++)
-        mask->data[arg[k]] = 1;
+    if (at->all) /* max of everything: ties share the gradient evenly, as torch.max() */
+        spread_over_ties(mask, x, y->data[0]);
+    else         /* max over a dim: the gradient goes to the first arg-max, as torch.max(dim) */
+        for (size_t k = 0; k < m; k++)
+            mask->data[arg[k]] = 1;
     out[0] = y;
     out[1] = mask;
     ag_ctx_mark_non_differentiable(c, 1);
@@ -207,7 +246,7 @@ ag_tensor *ag_max_dim(ag_tensor *x, int dim, bool keepdim)
         return NULL;
     if (!agi_wrap_dim("max", &dim, x->shape.ndim))
         return NULL;
-    red_attrs at = { x->shape.ndim ? 1u << dim : 0, keepdim };
+    red_attrs at = { x->shape.ndim ? 1u << dim : 0, keepdim, false };
     return ag_apply(&MAX, &x, 1, &at, sizeof at, NULL);
 }
 
@@ -215,7 +254,7 @@ ag_tensor *ag_max(ag_tensor *x)
 {
     if (!agi_check_live(x, "max", 0))
         return NULL;
-    red_attrs at = { (1u << x->shape.ndim) - 1, false };
+    red_attrs at = { (1u << x->shape.ndim) - 1, false, true };
     return ag_apply(&MAX, &x, 1, &at, sizeof at, NULL);
 }
 
@@ -273,7 +312,7 @@ ag_tensor *ag_logsumexp_dims(ag_tensor *x, const int *dims, int n, bool keepdim)
 {
     if (!agi_check_live(x, "logsumexp", 0))
         return NULL;
-    red_attrs at = { 0, keepdim };
+    red_attrs at = { 0, keepdim, false };
     if (!parse_dims("logsumexp", x, dims, n, &at.mask))
         return NULL;
     return ag_apply(&LSE, &x, 1, &at, sizeof at, NULL);

@@ -100,6 +100,21 @@ static ag_status transpose_bwd(ag_ctx *c, ag_tensor *const *dy, ag_tensor **dx)
 }
 static const ag_op TRANSPOSE = { .name = "transpose", .n_in = 1, .n_out = 1, .forward = transpose_fwd, .backward = transpose_bwd };
 
+/* Swapping d0 and d1 moves no data when the dims of size > 1 keep their order: d0 == d1, or
+ * one of the two has size 1 and so does every dim between them. */
+static bool transpose_is_relabel(ag_shape s, int d0, int d1)
+{
+    if (d0 == d1)
+        return true;
+    int lo = d0 < d1 ? d0 : d1, hi = d0 < d1 ? d1 : d0;
+    if (s.d[lo] != 1 && s.d[hi] != 1)
+        return false;
+    for (int i = lo + 1; i < hi; i++)
+        if (s.d[i] != 1)
+            return false;
+    return true;
+}
+
 ag_tensor *ag_transpose(ag_tensor *x, int d0, int d1)
 {
     if (!agi_check_live(x, "transpose", 0))
@@ -107,7 +122,7 @@ ag_tensor *ag_transpose(ag_tensor *x, int d0, int d1)
     int nd = x->shape.ndim;
     if (!agi_wrap_dim("transpose", &d0, nd) || !agi_wrap_dim("transpose", &d1, nd))
         return NULL;
-    if (d0 == d1 || nd < 2 || x->shape.d[d0] == 1 || x->shape.d[d1] == 1) {
+    if (transpose_is_relabel(x->shape, d0, d1)) {
         ag_shape s = x->shape;
         if (nd >= 2) {
             int64_t t = s.d[d0];
@@ -172,17 +187,31 @@ ag_tensor *ag_expand(ag_tensor *x, ag_shape s)
 
 /* --- sum_to: the reverse of expand ------------------------------------------------------- */
 
+/* Can a tensor of shape `from` be summed down to `to` (is `to` broadcastable to `from`)? */
+static bool sums_to(ag_shape from, ag_shape to)
+{
+    if (to.ndim > from.ndim || to.ndim < 0)
+        return false;
+    for (int i = 0; i < to.ndim; i++) {
+        int64_t t = to.d[i], f = from.d[from.ndim - to.ndim + i];
+        if (t != f && t != 1)
+            return false;
+    }
+    return true;
+}
+
 ag_tensor *ag_sum_to(ag_tensor *x, ag_shape s)
 {
     if (!agi_check_live(x, "sum_to", 0))
         return NULL;
     if (agi_same_shape(x->shape, s))
         return x;
-    ag_shape b;
-    if (!agi_broadcast_shape("sum_to", s, x->shape, &b) || !agi_same_shape(b, x->shape))
-        return agi_fail_shapes("sum_to", "do not fit (the first cannot be summed to the second)",
-                               x->shape, s),
+    if (!sums_to(x->shape, s)) {
+        char a[AG_SHAPE_STRLEN], b[AG_SHAPE_STRLEN];
+        return AGI_FAIL(AG_ERR_SHAPE, "sum_to: shape %s cannot be summed to shape %s",
+                        ag_shape_str(x->shape, a), ag_shape_str(s, b)),
                NULL;
+    }
     int lead = x->shape.ndim - s.ndim, dims[AG_MAX_DIMS], n = 0;
     for (int i = 0; i < x->shape.ndim; i++)
         if (i < lead || (s.d[i - lead] == 1 && x->shape.d[i] != 1))
