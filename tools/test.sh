@@ -44,8 +44,32 @@ run_suite() {
 run_suite build -Dbuildtype=release
 run_suite build-asan -Dbuildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false
 
+# The installed library: stage `meson install`, then build the custom-op example as a user
+# would, with pkg-config, against both precisions.
+install_check() {
+    local stage
+    stage=$(mktemp -d)
+    DESTDIR="$stage" meson install -C build --quiet >/dev/null 2>&1 || return 1
+    local pc
+    pc=$(dirname "$(find "$stage" -name agrad.pc | head -n1)")
+    for lib in agrad agrad64; do
+        PKG_CONFIG_PATH="$pc" PKG_CONFIG_SYSROOT_DIR="$stage" \
+            cc -std=c11 -Wall -Wextra -Werror examples/custom_op.c -o "$stage/custom_op_$lib" \
+            $(PKG_CONFIG_PATH="$pc" PKG_CONFIG_SYSROOT_DIR="$stage" pkg-config --cflags --libs $lib) -lm \
+            || return 1
+        LD_LIBRARY_PATH=$(dirname "$(find "$stage" -name 'libagrad.so' | head -n1)") \
+            "$stage/custom_op_$lib" >/dev/null || return 1
+    done
+    rm -rf "$stage"
+}
+if install_check; then
+    echo "install + pkg-config build of examples/custom_op.c: ok"; passed=$((passed + 1))
+else
+    echo "install + pkg-config build of examples/custom_op.c: FAILED"; failed=$((failed + 1))
+fi
+
 # valgrind: no errors and no leaks in the examples.
-for ex in notebook train_linear; do
+for ex in notebook train_linear custom_op; do
     if valgrind -q --error-exitcode=3 --leak-check=full --errors-for-leak-kinds=definite,indirect \
         "build/examples/$ex" >/dev/null 2>"build/valgrind-$ex.log"; then
         echo "valgrind $ex: clean"; passed=$((passed + 1))
