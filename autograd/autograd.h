@@ -347,6 +347,20 @@ bool ag_gradcheck(ag_fn fn, ag_tensor *const *inputs, int n, void *user,
 bool ag_gradgradcheck(ag_fn fn, ag_tensor *const *inputs, int n, void *user,
                       ag_gradcheck_opts opts, ag_gradcheck_report *report);
 
+/* ---------------------------------------------------------------------------------------
+ * Pictures of the graph
+ * ------------------------------------------------------------------------------------- */
+
+/* Writes the graph recorded for `root` (a live tensor, normally the loss) as Graphviz DOT, as
+ * torchviz's make_dot draws it: a grey box per op labelled with its name, a box per leaf with
+ * its shape (light blue if it requires grad, white for data and constants), the root in
+ * green, edges from producer to consumer. With `names` (e.g. ag_parameters(model); may be
+ * NULL) a leaf in the list is labelled with its name ("0.weight"). The output depends only on
+ * the graph. Render it with `dot -Tsvg graph.dot -o graph.svg`. AG_ERR_IO if writing fails. */
+ag_status ag_export_dot(const ag_tensor *root, const ag_params *names, FILE *f);
+/* The same into a new file at `path` (replaced if it exists). */
+ag_status ag_export_dot_file(const ag_tensor *root, const ag_params *names, const char *path);
+
 #ifdef __cplusplus
 }
 #endif

@@ -25,6 +25,7 @@ struct ag_tensor {
     size_t numel;
     uint8_t kind;      /* AGI_HEAP or AGI_TAPE */
     bool requires_grad;
+    bool grad_zero;    /* heap leaves: .grad is logically zero (zeroed lazily, see agi_grad) */
     uint32_t gen;      /* tape tensors: the step they belong to (unique across threads) */
     uint32_t version;  /* bumped by in-place changes */
     agi_node *node;    /* the op that made it (NULL for a leaf) */
@@ -124,6 +125,19 @@ bool agi_shape_ok(ag_shape s, const char *op, size_t *numel);
 /* Inline accessors for hot loops inside the library. */
 static inline ag_real *agi_data(const ag_tensor *t) { return t->data; }
 static inline size_t agi_numel(const ag_tensor *t) { return t->numel; }
+
+/* A leaf's .grad, made real: ag_zero_grad only marks the gradient as zero, and the memset
+ * happens here, on first read, unless backward overwrote it first (then it never happens:
+ * a zero_grad/backward loop writes each gradient once instead of zeroing and adding). */
+static inline ag_tensor *agi_grad(ag_tensor *t)
+{
+    if (t->grad && t->grad_zero) {
+        for (size_t i = 0; i < t->grad->numel; i++)
+            t->grad->data[i] = 0;
+        t->grad_zero = false;
+    }
+    return t->grad;
+}
 
 /* True if any value of t is NaN or Inf. */
 bool agi_has_nonfinite(const ag_tensor *t);

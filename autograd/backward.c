@@ -24,6 +24,11 @@ typedef struct sweep {
 
 static ag_status push_leaf(sweep *s, ag_tensor *t)
 {
+    if (t->kind != AGI_HEAP && t->kind != AGI_TAPE) { /* ag_free marks what it frees */
+        char b[AG_SHAPE_STRLEN];
+        return AGI_FAIL(AG_ERR_STATE, "backward: a leaf of the graph (shape %s) was freed",
+                        ag_shape_str(t->shape, b));
+    }
     if (s->n_leaves == s->cap_leaves) {
         size_t cap = s->cap_leaves ? 2 * s->cap_leaves : 16;
         ag_tensor **n = agi_arena_alloc(&s->tp->arena, cap * sizeof *n);
@@ -57,6 +62,8 @@ static ag_status accumulate(sweep *s, ag_tensor *t, ag_tensor *g)
     return AG_OK;
 }
 
+static bool same_shape(ag_shape a, ag_shape b);
+
 /* Gives t's hooks its gradient, in registration order; a hook may replace it. */
 static ag_status run_hooks(ag_tensor *t)
 {
@@ -68,7 +75,7 @@ static ag_status run_hooks(ag_tensor *t)
             continue;
         if (!agi_check_live(r, "hook", 0))
             return ag_error();
-        if (r->numel != t->gacc->numel || r->shape.ndim != t->gacc->shape.ndim) {
+        if (!same_shape(r->shape, t->gacc->shape)) {
             char a[AG_SHAPE_STRLEN], b[AG_SHAPE_STRLEN];
             return AGI_FAIL(AG_ERR_SHAPE, "hook: returned a gradient of shape %s for a tensor of shape %s",
                             ag_shape_str(r->shape, a), ag_shape_str(t->shape, b));
@@ -229,7 +236,6 @@ static ag_status deposit_leaves(sweep *s)
                 }
             return ag_error();
         }
-        memset(g->data, 0, g->numel * sizeof(ag_real));
         g->version = UINT32_MAX; /* marks "made by this call" until the loop below */
         t->grad = g;
     }
@@ -237,8 +243,12 @@ static ag_status deposit_leaves(sweep *s)
         ag_tensor *t = s->leaves[i];
         ag_real *d = t->grad->data;
         const ag_real *g = t->gacc->data;
-        for (size_t j = 0; j < t->numel; j++)
-            d[j] += g[j];
+        if (t->grad_zero || t->grad->version == UINT32_MAX) /* zero: copy, no need to add */
+            memcpy(d, g, t->numel * sizeof(ag_real));
+        else
+            for (size_t j = 0; j < t->numel; j++)
+                d[j] += g[j];
+        t->grad_zero = false;
         t->grad->version = 0;
     }
     return AG_OK;
@@ -275,7 +285,9 @@ ag_status ag_grad_of(ag_tensor *out, int n, ag_tensor *const *inputs, ag_tensor 
     sweep s;
     if (begin(&s, "grad") != AG_OK)
         return s.tp->err;
-    if (n < 0 || (n > 0 && (!inputs || !result)))
+    if (n < 0)
+        return AGI_FAIL(AG_ERR_ARG, "grad: the number of inputs is negative (%d)", n);
+    if (n > 0 && (!inputs || !result))
         return AGI_FAIL(AG_ERR_ARG, "grad: inputs or result is NULL");
     for (int i = 0; i < n; i++) {
         if (!agi_check_live(inputs[i], "grad", i + 1))

@@ -24,10 +24,14 @@ ag_status ag_fail(ag_status code, const char *fmt, ...)
 {
     agi_tape *t = agi_tape_get();
     if (t->err == AG_OK && code != AG_OK) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(t->msg, sizeof t->msg, fmt, ap);
-        va_end(ap);
+        if (fmt) {
+            va_list ap;
+            va_start(ap, fmt);
+            vsnprintf(t->msg, sizeof t->msg, fmt, ap);
+            va_end(ap);
+        } else {
+            snprintf(t->msg, sizeof t->msg, "error %d (no message given)", (int)code);
+        }
         t->err = code;
     }
     return code;
@@ -35,6 +39,8 @@ ag_status ag_fail(ag_status code, const char *fmt, ...)
 
 char *ag_shape_str(ag_shape s, char *buf)
 {
+    if (!buf)
+        return NULL;
     char *p = buf;
     *p++ = '[';
     int nd = s.ndim < 0 ? 0 : s.ndim > AG_MAX_DIMS ? AG_MAX_DIMS : s.ndim;

@@ -124,8 +124,11 @@ static bool run_check(check *c)
 {
     c->rep = (ag_gradcheck_report){ .ok = true, .max_err = -INFINITY, .out_index = -1 };
     ag_tensor *y = eval(c, true);
-    if (!y)
+    if (!y) {
+        if (ag_error() == AG_OK)
+            ag_fail(AG_ERR_ARG, "gradcheck: fn returned NULL without reporting an error");
         return false;
+    }
     bool any = false;
     for (int i = 0; i < c->n; i++)
         any |= c->in[i]->requires_grad;

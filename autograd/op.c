@@ -37,14 +37,75 @@ static bool anomaly_in(const char *op, ag_tensor *const *t, int n)
     return false;
 }
 
+/* Fills a node for op over in[0..n_in) (slots already sized for inputs and outputs). */
+static void node_init(agi_node *nd, const ag_op *op, ag_tensor *const *in, int n_in,
+                      const void *attrs, bool recording)
+{
+    nd->op = op;
+    nd->prev = NULL;
+    nd->attrs = attrs;
+    nd->in = nd->slots;
+    nd->out = nd->slots + n_in;
+    nd->n_in = (uint8_t)n_in;
+    nd->n_out = (uint8_t)op->n_out;
+    nd->n_saved = 0;
+    nd->recording = recording;
+    nd->freed = false;
+    nd->nondiff = 0;
+    for (int i = 0; i < n_in; i++)
+        nd->in[i] = in[i];
+    for (int k = 0; k < op->n_out; k++)
+        nd->out[k] = NULL;
+}
+
+/* Runs the forward with recording off and checks that it produced every output. */
+static bool run_forward(agi_tape *tp, agi_node *nd, ag_tensor *const *in)
+{
+    const ag_op *op = nd->op;
+    bool prev_no_grad = tp->no_grad;
+    tp->no_grad = true;
+    ag_status st = op->forward((ag_ctx *)nd, in, nd->out);
+    tp->no_grad = prev_no_grad;
+    if (st == AG_OK && tp->err != AG_OK)
+        st = tp->err;
+    for (int k = 0; st == AG_OK && k < op->n_out; k++)
+        if (!nd->out[k])
+            st = AGI_FAIL(AG_ERR_ARG, "%s: forward returned no output %d", op->name, k);
+    if (st != AG_OK && tp->err == AG_OK)
+        AGI_FAIL(st, "%s: forward failed", op->name);
+    return st == AG_OK && !(tp->anomaly && anomaly_in(op->name, nd->out, op->n_out));
+}
+
+/* Links a node into the tape and marks its differentiable outputs as made by it. */
+static bool record(agi_tape *tp, agi_node *nd, ag_tensor *const *in)
+{
+    for (int k = 0; k < nd->n_out; k++)
+        if (!(nd->out[k] = adopt_output(nd->out[k], in, nd->n_in)))
+            return false;
+    nd->prev = tp->last;
+    tp->last = nd;
+    for (int k = 0; k < nd->n_out; k++) {
+        if (nd->nondiff & (1u << k))
+            continue;
+        nd->out[k]->requires_grad = true;
+        nd->out[k]->node = nd;
+    }
+    return true;
+}
+
+/* When nothing is recorded (no grad mode, no input requiring grad, and every backward pass
+ * without create_graph) the node lives on the C stack: it is only the forward's context. When
+ * recording, node and attrs go to the tape, where backward finds them. */
 ag_tensor *ag_apply(const ag_op *op, ag_tensor *const *in, int n_in, const void *attrs,
                     size_t attrs_size, ag_tensor **out)
 {
-    if (!op || !op->forward || op->n_out < 1 || op->n_out > AG_MAX_OP_OUTPUTS)
+    if (!op || !op->name || !op->forward || op->n_out < 1 || op->n_out > AG_MAX_OP_OUTPUTS)
         return AGI_FAIL(AG_ERR_ARG, "apply: op is NULL or malformed"), NULL;
     if (n_in < 0 || n_in > AG_MAX_OP_INPUTS || (op->n_in && n_in != op->n_in))
         return AGI_FAIL(AG_ERR_ARG, "%s: expects %d inputs, got %d", op->name, op->n_in, n_in),
                NULL;
+    if (n_in > 0 && !in)
+        return AGI_FAIL(AG_ERR_ARG, "%s: the inputs array is NULL", op->name), NULL;
     bool any_grad = false;
     for (int i = 0; i < n_in; i++) {
         if (!agi_check_live(in[i], op->name, i))
@@ -52,93 +113,70 @@ ag_tensor *ag_apply(const ag_op *op, ag_tensor *const *in, int n_in, const void 
         any_grad |= in[i]->requires_grad;
     }
     agi_tape *tp = agi_tape_get();
-    agi_node *nd = agi_arena_alloc16(&tp->arena, sizeof(agi_node) + (size_t)(n_in + op->n_out) * sizeof(ag_tensor *));
+    bool recording = any_grad && !tp->no_grad;
+    size_t size = sizeof(agi_node) + (size_t)(n_in + op->n_out) * sizeof(ag_tensor *);
+    _Alignas(16) char local[sizeof(agi_node) + (AG_MAX_OP_INPUTS + AG_MAX_OP_OUTPUTS) * sizeof(ag_tensor *)];
+    agi_node *nd = recording ? agi_arena_alloc16(&tp->arena, size) : (agi_node *)local;
     if (!nd)
         return NULL;
-    nd->op = op;
-    nd->prev = NULL;
-    nd->attrs = NULL;
-    nd->in = nd->slots;
-    nd->out = nd->slots + n_in;
-    nd->n_in = (uint8_t)n_in;
-    nd->n_out = (uint8_t)op->n_out;
-    nd->n_saved = 0;
-    nd->recording = any_grad && !tp->no_grad;
-    nd->freed = false;
-    nd->nondiff = 0;
-    for (int i = 0; i < n_in; i++)
-        nd->in[i] = in[i];
-    for (int k = 0; k < op->n_out; k++)
-        nd->out[k] = NULL;
-    if (attrs_size) {
+    if (recording && attrs_size) {
         void *a = agi_arena_alloc16(&tp->arena, attrs_size);
         if (!a)
             return NULL;
         memcpy(a, attrs, attrs_size);
-        nd->attrs = a;
+        attrs = a;
     }
-
-    bool prev_no_grad = tp->no_grad;
-    tp->no_grad = true;
-    ag_status st = op->forward((ag_ctx *)nd, in, nd->out);
-    tp->no_grad = prev_no_grad;
-    if (st == AG_OK && ag_error() != AG_OK)
-        st = ag_error();
-    for (int k = 0; st == AG_OK && k < op->n_out; k++)
-        if (!nd->out[k])
-            st = AGI_FAIL(AG_ERR_ARG, "%s: forward returned no output %d", op->name, k);
-    if (st != AG_OK) {
-        if (ag_error() == AG_OK)
-            AGI_FAIL(st, "%s: forward failed", op->name);
+    node_init(nd, op, in, n_in, attrs_size ? attrs : NULL, recording);
+    if (!run_forward(tp, nd, in) || (recording && !record(tp, nd, in)))
         return NULL;
-    }
-    for (int k = 0; k < op->n_out; k++)
-        if (!(nd->out[k] = adopt_output(nd->out[k], in, n_in)))
-            return NULL;
-    if (tp->anomaly && anomaly_in(op->name, nd->out, op->n_out))
-        return NULL;
-
-    if (nd->recording) {
-        nd->prev = tp->last;
-        tp->last = nd;
-        for (int k = 0; k < op->n_out; k++) {
-            if (nd->nondiff & (1u << k))
-                continue;
-            nd->out[k]->requires_grad = true;
-            nd->out[k]->node = nd;
-        }
-    }
     if (out)
         for (int k = 0; k < op->n_out; k++)
             out[k] = nd->out[k];
     return nd->out[0];
 }
 
-const void *ag_ctx_attrs(const ag_ctx *ctx) { return ((const agi_node *)ctx)->attrs; }
-int ag_ctx_n_in(const ag_ctx *ctx) { return ((const agi_node *)ctx)->n_in; }
+/* The ctx accessors are called by op code with the ctx the engine passed; a NULL one is
+ * reported ("ctx_save: ctx is NULL") instead of dereferenced. */
+static bool ctx_ok(const ag_ctx *ctx, const char *fn)
+{
+    if (ctx)
+        return true;
+    AGI_FAIL(AG_ERR_ARG, "%s: ctx is NULL", fn);
+    return false;
+}
+
+const void *ag_ctx_attrs(const ag_ctx *ctx)
+{
+    return ctx_ok(ctx, "ctx_attrs") ? ((const agi_node *)ctx)->attrs : NULL;
+}
+
+int ag_ctx_n_in(const ag_ctx *ctx)
+{
+    return ctx_ok(ctx, "ctx_n_in") ? ((const agi_node *)ctx)->n_in : 0;
+}
 
 ag_tensor *ag_ctx_input(const ag_ctx *ctx, int i)
 {
     const agi_node *nd = (const agi_node *)ctx;
-    return i >= 0 && i < nd->n_in ? nd->in[i] : NULL;
+    return ctx_ok(ctx, "ctx_input") && i >= 0 && i < nd->n_in ? nd->in[i] : NULL;
 }
 
 ag_tensor *ag_ctx_output(const ag_ctx *ctx, int k)
 {
     const agi_node *nd = (const agi_node *)ctx;
-    return k >= 0 && k < nd->n_out ? nd->out[k] : NULL;
+    return ctx_ok(ctx, "ctx_output") && k >= 0 && k < nd->n_out ? nd->out[k] : NULL;
 }
 
 bool ag_ctx_needs_grad(const ag_ctx *ctx, int i)
 {
     const agi_node *nd = (const agi_node *)ctx;
-    return i >= 0 && i < nd->n_in && nd->in[i]->requires_grad;
+    return ctx_ok(ctx, "ctx_needs_grad") && i >= 0 && i < nd->n_in && nd->in[i]->requires_grad;
 }
 
 void ag_ctx_save(ag_ctx *ctx, ag_tensor *t)
 {
     agi_node *nd = (agi_node *)ctx;
-    if (!nd->recording || !t)
+    if (!ctx_ok(ctx, "ctx_save") || !nd->recording || !t)
         return;
     if (nd->n_saved >= AGI_MAX_SAVED) {
         AGI_FAIL(AG_ERR_ARG, "%s: saves more than %d tensors", nd->op->name, AGI_MAX_SAVED);
@@ -151,6 +189,8 @@ void ag_ctx_save(ag_ctx *ctx, ag_tensor *t)
 ag_tensor *ag_ctx_saved(const ag_ctx *ctx, int i)
 {
     const agi_node *nd = (const agi_node *)ctx;
+    if (!ctx_ok(ctx, "ctx_saved"))
+        return NULL;
     if (i < 0 || i >= nd->n_saved)
         return AGI_FAIL(AG_ERR_ARG, "%s: no saved tensor %d", nd->op->name, i), NULL;
     if (nd->saved[i]->version != nd->saved_ver[i])
@@ -164,14 +204,13 @@ ag_tensor *ag_ctx_saved(const ag_ctx *ctx, int i)
 
 void *ag_ctx_alloc(ag_ctx *ctx, size_t size)
 {
-    (void)ctx;
-    return agi_arena_alloc(&agi_tape_get()->arena, size);
+    return ctx_ok(ctx, "ctx_alloc") ? agi_arena_alloc(&agi_tape_get()->arena, size) : NULL;
 }
 
 void ag_ctx_mark_non_differentiable(ag_ctx *ctx, int k)
 {
     agi_node *nd = (agi_node *)ctx;
-    if (k >= 0 && k < nd->n_out)
+    if (ctx_ok(ctx, "ctx_mark_non_differentiable") && k >= 0 && k < nd->n_out)
         nd->nondiff |= (uint8_t)(1u << k);
 }
 

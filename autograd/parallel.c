@@ -1,11 +1,14 @@
 /* parallel.c — ag_set_num_threads, the worker pool behind agi_parallel_for, and per-thread
  * scratch buffers. See parallel_internal.h for the contract.
  *
- * The pool: workers are created on first need and sleep between regions. A region is
- * published by bumping a generation counter; a worker spins on it for a short while (regions
- * come in quick succession inside one GEMM) and then blocks on a condition variable, so idle
- * workers do not burn CPU. The caller runs chunk 0 itself and then waits, the same way, for a
- * count of pending chunks to reach zero. Workers are stopped and joined at exit.
+ * The pool: workers are created on first need and sleep between regions. A region's tasks
+ * are cut into one contiguous chunk per thread, and the threads claim chunks from a
+ * counter: the caller claims first, and workers that wake up join in. A worker that wakes
+ * only after every chunk is claimed (its core was busy with another process, say) stays
+ * out, so the caller never waits for a thread that has not started; it waits only for
+ * workers that joined to finish their chunks. Waiting, on either side, spins for a short
+ * while (regions come in quick succession inside one GEMM) and then blocks on a condition
+ * variable, so idle workers do not burn CPU. Workers are stopped and joined at exit.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -25,8 +28,9 @@
 #define cpu_relax() atomic_signal_fence(memory_order_seq_cst)
 #endif
 
-/* How many polls a waiting thread makes before it blocks (on the order of 50 us). */
-#define SPIN_POLLS 20000
+/* How many polls a waiting thread makes before it blocks: some tens of microseconds (a
+ * PAUSE takes 10 to 140 cycles depending on the CPU). */
+#define SPIN_POLLS 2000
 
 /* ---------------------------------------------------------------------------------------
  * The thread count
@@ -55,23 +59,26 @@ int ag_get_num_threads(void)
  * The pool
  * ------------------------------------------------------------------------------------- */
 
+/* The region's `members` word: OPEN while chunks may still be claimed, plus the number of
+ * workers inside the region. */
+#define OPEN 0x80000000u
+#define INSIDE_MASK 0x7FFFFFFFu
+
 typedef struct pool {
     pthread_mutex_t region; /* held by the caller for the whole of a region */
     pthread_mutex_t mu;     /* pairs with the two condition variables */
     pthread_cond_t wake;    /* workers block here between regions */
-    pthread_cond_t done;    /* the caller blocks here for the last chunk */
-    pthread_t thread[AGI_MAX_THREADS]; /* thread[t] runs chunk t; thread[0] is unused */
-    int n_workers;          /* workers started: they have ids 1..n_workers */
-    bool exit_hook;         /* pool_shutdown is registered with atexit */
-    /* The current region, written under `region` before it is published. */
+    pthread_cond_t done;    /* the caller blocks here for the workers inside */
+    pthread_t thread[AGI_MAX_THREADS];
+    int n_workers;          /* workers started, in thread[0 .. n_workers) */
+    /* The current region, written under `region` while no worker is inside. */
     agi_task_fn fn;
     void *ctx;
     int64_t n_tasks;
-    /* Publishes a region: generation << 7 | its thread count. One word, so that a worker
-     * late to see a region it had no part in never pairs that region's count with the
-     * next region's generation (the next region's fields may already be written). */
-    atomic_uint_fast64_t published;
-    atomic_int pending;              /* worker chunks of the current region not yet done */
+    int64_t n_chunks;
+    atomic_llong next_chunk;       /* the next chunk to claim */
+    atomic_uint members;           /* OPEN | workers inside */
+    atomic_uint_fast64_t generation; /* bumped to wake the workers for a region */
     atomic_bool stop;
 } pool;
 
@@ -82,88 +89,99 @@ static pool g_pool = {
     .done = PTHREAD_COND_INITIALIZER,
 };
 
-/* True on workers, and on a caller while it runs its chunk: a region opened there runs
+/* True on workers, and on a caller while it runs its chunks: a region opened there runs
  * serially instead of waiting for the pool it is already part of. */
 static _Thread_local bool tls_in_region;
 
-/* The published word each worker has already seen, set before the worker is created. */
-static uint_fast64_t g_start_word[AGI_MAX_THREADS];
-
-#define COUNT_BITS 7
-#define COUNT_MASK ((1u << COUNT_BITS) - 1)
-
-/* Runs thread tid's contiguous share, of n_threads, of the current region's tasks. */
-static void run_chunk(int tid, int n_threads)
+/* Claims and runs chunks of the current region until none is left. Chunk c is tasks
+ * [n*c/T, n*(c+1)/T) of T chunks and runs as tid c, so that a chunk's partition and its
+ * tid never depend on which thread happens to claim it. */
+static void run_chunks(void)
 {
-    int64_t n = g_pool.n_tasks, t = n_threads;
-    int64_t begin = n * tid / t, end = n * (tid + 1) / t;
-    if (begin < end)
-        g_pool.fn(g_pool.ctx, begin, end, tid);
+    int64_t n = g_pool.n_tasks, t = g_pool.n_chunks;
+    for (int64_t c; (c = atomic_fetch_add(&g_pool.next_chunk, 1)) < t;)
+        g_pool.fn(g_pool.ctx, n * c / t, n * (c + 1) / t, (int)c);
 }
 
-/* Waits, spinning first and then blocking, until the published word differs from `seen`,
- * and returns the new word. */
+/* Enters the open region as a worker; false if it is closed (every chunk was claimed and
+ * the caller may already be setting up the next region). */
+static bool join_region(void)
+{
+    unsigned m = atomic_load(&g_pool.members);
+    while (m & OPEN)
+        if (atomic_compare_exchange_weak(&g_pool.members, &m, m + 1))
+            return true;
+    return false;
+}
+
+/* Leaves the region; the last worker out of a closed region wakes the caller. */
+static void leave_region(void)
+{
+    if (atomic_fetch_sub(&g_pool.members, 1) == 1) { /* closed, and this was the last */
+        pthread_mutex_lock(&g_pool.mu);
+        pthread_cond_signal(&g_pool.done);
+        pthread_mutex_unlock(&g_pool.mu);
+    }
+}
+
+/* Waits, spinning first and then blocking, until the generation differs from `seen`, and
+ * returns the new value. */
 static uint_fast64_t wait_for_region(uint_fast64_t seen)
 {
-    uint_fast64_t w;
+    uint_fast64_t g;
     for (int i = 0; i < SPIN_POLLS; i++) {
-        w = atomic_load_explicit(&g_pool.published, memory_order_acquire);
-        if (w != seen)
-            return w;
+        g = atomic_load(&g_pool.generation);
+        if (g != seen)
+            return g;
         cpu_relax();
     }
     pthread_mutex_lock(&g_pool.mu);
-    while ((w = atomic_load_explicit(&g_pool.published, memory_order_acquire)) == seen)
+    while ((g = atomic_load(&g_pool.generation)) == seen)
         pthread_cond_wait(&g_pool.wake, &g_pool.mu);
     pthread_mutex_unlock(&g_pool.mu);
-    return w;
+    return g;
 }
 
-/* A worker's life: wait for a region, run its chunk if the region has one for it, report
- * completion; until the stop request. */
+/* A worker's life: wait for a region, join it if it is still open and claim chunks;
+ * until the stop request. The argument is the generation already seen at creation. */
 static void *worker_main(void *arg)
 {
-    int tid = (int)(intptr_t)arg;
-    uint_fast64_t seen = g_start_word[tid];
+    uint_fast64_t seen = (uint_fast64_t)(uintptr_t)arg;
     tls_in_region = true;
     for (;;) {
         seen = wait_for_region(seen);
         if (atomic_load(&g_pool.stop))
             return NULL;
-        int n_threads = (int)(seen & COUNT_MASK);
-        if (tid >= n_threads)
-            continue;
-        run_chunk(tid, n_threads);
-        if (atomic_fetch_sub(&g_pool.pending, 1) == 1) {
-            pthread_mutex_lock(&g_pool.mu);
-            pthread_cond_signal(&g_pool.done);
-            pthread_mutex_unlock(&g_pool.mu);
+        if (join_region()) {
+            run_chunks();
+            leave_region();
         }
     }
 }
 
-/* Publishes a region on n_threads threads (0 with the stop request) under the mutex, so
- * that a worker about to block cannot miss it, and wakes the blocked workers. */
-static void publish(int n_threads)
+/* Bumps the generation under the mutex, so that a worker about to block cannot miss it, and
+ * wakes the blocked workers. */
+static void wake_workers(void)
 {
     pthread_mutex_lock(&g_pool.mu);
-    uint_fast64_t generation = (atomic_load(&g_pool.published) >> COUNT_BITS) + 1;
-    atomic_store_explicit(&g_pool.published, generation << COUNT_BITS | (unsigned)n_threads,
-                          memory_order_release);
+    atomic_fetch_add(&g_pool.generation, 1);
     pthread_cond_broadcast(&g_pool.wake);
     pthread_mutex_unlock(&g_pool.mu);
 }
 
-/* Waits, spinning first and then blocking, until every worker chunk of the region is done. */
-static void wait_for_workers(void)
+/* Closes the region to latecomers and waits, spinning first and then blocking, until the
+ * workers inside have left. */
+static void close_region(void)
 {
+    if ((atomic_fetch_and(&g_pool.members, ~OPEN) & INSIDE_MASK) == 0)
+        return;
     for (int i = 0; i < SPIN_POLLS; i++) {
-        if (atomic_load_explicit(&g_pool.pending, memory_order_acquire) == 0)
+        if (atomic_load(&g_pool.members) == 0)
             return;
         cpu_relax();
     }
     pthread_mutex_lock(&g_pool.mu);
-    while (atomic_load_explicit(&g_pool.pending, memory_order_acquire) != 0)
+    while (atomic_load(&g_pool.members) != 0)
         pthread_cond_wait(&g_pool.done, &g_pool.mu);
     pthread_mutex_unlock(&g_pool.mu);
 }
@@ -176,30 +194,47 @@ static void pool_shutdown(void)
         return;
     pthread_mutex_lock(&g_pool.region);
     atomic_store(&g_pool.stop, true);
-    publish(0);
-    for (int t = 1; t <= g_pool.n_workers; t++)
+    wake_workers();
+    for (int t = 0; t < g_pool.n_workers; t++)
         pthread_join(g_pool.thread[t], NULL);
     g_pool.n_workers = 0;
     pthread_mutex_unlock(&g_pool.region);
 }
 
-/* Makes sure workers 1..want-1 exist (called with `region` held) and returns how many
- * threads, the caller included, a region can use: fewer than `want` only if the system
- * refused to create a thread. */
-static int ensure_workers(int want)
+/* In the child of a fork only the forking thread exists: forget the workers (a region
+ * starts new ones) and reset the locks, which another thread may have held. */
+static void pool_after_fork(void)
 {
-    if (!g_pool.exit_hook)
-        g_pool.exit_hook = atexit(pool_shutdown) == 0;
-    if (!g_pool.exit_hook)
-        return 1; /* without the hook the workers could not be joined: stay serial */
-    while (g_pool.n_workers + 1 < want) {
-        int tid = g_pool.n_workers + 1;
-        g_start_word[tid] = atomic_load(&g_pool.published);
-        if (pthread_create(&g_pool.thread[tid], NULL, worker_main, (void *)(intptr_t)tid) != 0)
-            break;
-        g_pool.n_workers = tid;
-    }
-    return g_pool.n_workers + 1 < want ? g_pool.n_workers + 1 : want;
+    g_pool.n_workers = 0;
+    atomic_store(&g_pool.members, 0);
+    pthread_mutex_init(&g_pool.region, NULL);
+    pthread_mutex_init(&g_pool.mu, NULL);
+    pthread_cond_init(&g_pool.wake, NULL);
+    pthread_cond_init(&g_pool.done, NULL);
+}
+
+static pthread_once_t g_hooks_once = PTHREAD_ONCE_INIT;
+static bool g_hooks_ok;
+
+/* Registers the exit and fork handlers, once per process. */
+static void register_hooks(void)
+{
+    g_hooks_ok = atexit(pool_shutdown) == 0 && pthread_atfork(NULL, NULL, pool_after_fork) == 0;
+}
+
+/* Makes sure `want` workers exist (called with `region` held); returns false if there are
+ * none to help: the hooks could not be registered, exit() has begun, or the system
+ * refused every thread. Fewer workers than wanted only means fewer helpers. */
+static bool ensure_workers(int want)
+{
+    pthread_once(&g_hooks_once, register_hooks);
+    if (!g_hooks_ok || atomic_load(&g_pool.stop))
+        return false;
+    void *seen = (void *)(uintptr_t)atomic_load(&g_pool.generation);
+    while (g_pool.n_workers < want &&
+           pthread_create(&g_pool.thread[g_pool.n_workers], NULL, worker_main, seen) == 0)
+        g_pool.n_workers++;
+    return g_pool.n_workers > 0;
 }
 
 /* Runs a region on at most n_threads threads; see parallel_internal.h. */
@@ -215,17 +250,21 @@ void agi_parallel_for_n(int n_threads, int64_t n_tasks, agi_task_fn fn, void *ct
         return;
     }
     pthread_mutex_lock(&g_pool.region);
-    int used = ensure_workers((int)t);
     g_pool.fn = fn;
     g_pool.ctx = ctx;
     g_pool.n_tasks = n_tasks;
-    atomic_store(&g_pool.pending, used - 1);
-    if (used > 1)
-        publish(used);
+    g_pool.n_chunks = t;
+    atomic_store(&g_pool.next_chunk, 0);
+    bool helped = ensure_workers((int)t - 1);
+    if (helped) {
+        atomic_store(&g_pool.members, OPEN);
+        wake_workers();
+    }
     tls_in_region = true;
-    run_chunk(0, used);
+    run_chunks();
     tls_in_region = false;
-    wait_for_workers();
+    if (helped)
+        close_region();
     pthread_mutex_unlock(&g_pool.region);
 }
 

@@ -76,7 +76,9 @@ static fmt choose_format(const ag_tensor *t, bool summarize)
     }
     char b[64];
     (void)summarize;
-    for (size_t i = 0; i < t->numel; i++) {
+    for (size_t i = 0; i < t->numel; i++) { /* nan and inf do not widen (PyTorch's rule) */
+        if (!isfinite(t->data[i]))
+            continue;
         int n = format_value(b, sizeof b, t->data[i], &f);
         f.width = n > f.width ? n : f.width;
     }
@@ -136,6 +138,8 @@ static void print_block(out *o, const ag_tensor *t, int d, size_t off, int inden
 
 int ag_snprint(char *buf, size_t size, const ag_tensor *t)
 {
+    if (!buf && size)
+        return ag_fail(AG_ERR_ARG, "print: buffer is NULL but size is %zu", size), 0;
     out o = { buf, size, 0 };
     if (size)
         buf[0] = 0;
@@ -169,6 +173,12 @@ int ag_snprint(char *buf, size_t size, const ag_tensor *t)
 
 void ag_fprint(FILE *f, const ag_tensor *t)
 {
+    if (!f) {
+        ag_fail(AG_ERR_ARG, "print: FILE is NULL");
+        return;
+    }
+    if (!agi_check_live(t, "print", 0))
+        return; /* nothing printed, the error is pending */
     char small[1024];
     int n = ag_snprint(small, sizeof small, t);
     if (n < (int)sizeof small) {

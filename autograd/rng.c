@@ -35,6 +35,10 @@ ag_rng_state ag_get_rng_state(void) { return *rng(); }
 
 void ag_set_rng_state(ag_rng_state st)
 {
+    if (!(st.s[0] | st.s[1] | st.s[2] | st.s[3])) { /* xoshiro would give zeros forever */
+        ag_fail(AG_ERR_ARG, "set_rng_state: the all-zero state is not a valid generator state");
+        return;
+    }
     tls_rng = st;
     tls_seeded = true;
 }

@@ -69,10 +69,10 @@ ag_tensor *agi_heap_tensor(ag_shape s)
 /* Tape tensors: the header at 16 bytes, then the data; data of more than 64 bytes starts on
  * a 64-byte boundary (SIMD loads), tiny data follows the header directly, so that a scalar
  * costs 176 bytes of tape rather than 256. */
-ag_tensor *agi_tape_tensor(ag_shape s)
+static ag_tensor *tape_named(ag_shape s, const char *op)
 {
     size_t n;
-    if (!agi_shape_ok(s, "tensor", &n))
+    if (!agi_shape_ok(s, op, &n))
         return NULL;
     agi_tape *tp = agi_tape_get();
     size_t hdr = (sizeof(ag_tensor) + 15) & ~(size_t)15, bytes = n * sizeof(ag_real);
@@ -89,6 +89,8 @@ ag_tensor *agi_tape_tensor(ag_shape s)
     t->gen = tp->gen;
     return t;
 }
+
+ag_tensor *agi_tape_tensor(ag_shape s) { return tape_named(s, "tensor"); }
 
 ag_tensor *agi_tape_view(ag_tensor *src, ag_shape s)
 {
@@ -154,18 +156,27 @@ ag_tensor *ag_from(const ag_real *src, size_t n, ag_shape s)
     return t;
 }
 
-ag_tensor *ag_full(ag_shape s, ag_real v)
+/* A heap tensor of shape s, with a bad shape reported under the public name `op`
+ * ("zeros: negative dimension in shape [2,-1]"). */
+static ag_tensor *heap_named(ag_shape s, const char *op)
 {
-    ag_tensor *t = agi_heap_tensor(s);
+    size_t n;
+    return agi_shape_ok(s, op, &n) ? agi_heap_tensor(s) : NULL;
+}
+
+static ag_tensor *filled(ag_shape s, ag_real v, const char *op)
+{
+    ag_tensor *t = heap_named(s, op);
     if (t)
         for (size_t i = 0; i < t->numel; i++)
             t->data[i] = v;
     return t;
 }
 
-ag_tensor *ag_scalar(ag_real v) { return ag_full(AG_SCALAR, v); }
-ag_tensor *ag_zeros(ag_shape s) { return ag_full(s, 0); }
-ag_tensor *ag_ones(ag_shape s) { return ag_full(s, 1); }
+ag_tensor *ag_full(ag_shape s, ag_real v) { return filled(s, v, "full"); }
+ag_tensor *ag_scalar(ag_real v) { return filled(AG_SCALAR, v, "scalar"); }
+ag_tensor *ag_zeros(ag_shape s) { return filled(s, 0, "zeros"); }
+ag_tensor *ag_ones(ag_shape s) { return filled(s, 1, "ones"); }
 
 ag_tensor *ag_arange(double start, double end, double step)
 {
@@ -177,7 +188,7 @@ ag_tensor *ag_arange(double start, double end, double step)
     double cnt = ceil((end - start) / step);
     if (cnt > (double)INT64_MAX / 2)
         return AGI_FAIL(AG_ERR_ARG, "arange: %g elements is too many", cnt), NULL;
-    ag_tensor *t = agi_heap_tensor(AG_SHAPE((int64_t)cnt));
+    ag_tensor *t = heap_named(AG_SHAPE((int64_t)cnt), "arange");
     if (t)
         for (size_t i = 0; i < t->numel; i++)
             t->data[i] = (ag_real)(start + (double)i * step);
@@ -192,7 +203,7 @@ ag_tensor *ag_linspace(double start, double end, int64_t steps)
         return AGI_FAIL(AG_ERR_ARG, "linspace: bad arguments start=%g end=%g steps=%" PRId64,
                         start, end, steps),
                NULL;
-    ag_tensor *t = agi_heap_tensor(AG_SHAPE(steps));
+    ag_tensor *t = heap_named(AG_SHAPE(steps), "linspace");
     if (!t)
         return NULL;
     if (steps == 1)
@@ -207,7 +218,7 @@ ag_tensor *ag_linspace(double start, double end, int64_t steps)
 
 ag_tensor *ag_rand(ag_shape s)
 {
-    ag_tensor *t = agi_heap_tensor(s);
+    ag_tensor *t = heap_named(s, "rand");
     if (t)
         for (size_t i = 0; i < t->numel; i++)
             t->data[i] = (ag_real)ag_rand_uniform();
@@ -216,7 +227,7 @@ ag_tensor *ag_rand(ag_shape s)
 
 ag_tensor *ag_randn(ag_shape s)
 {
-    ag_tensor *t = agi_heap_tensor(s);
+    ag_tensor *t = heap_named(s, "randn");
     if (t)
         for (size_t i = 0; i < t->numel; i++)
             t->data[i] = (ag_real)ag_rand_normal();
@@ -233,11 +244,11 @@ ag_tensor *ag_clone(const ag_tensor *t)
     return c;
 }
 
-ag_tensor *ag_empty(ag_shape s) { return agi_tape_tensor(s); }
+ag_tensor *ag_empty(ag_shape s) { return tape_named(s, "empty"); }
 
 ag_tensor *ag_zeros_tape(ag_shape s)
 {
-    ag_tensor *t = agi_tape_tensor(s);
+    ag_tensor *t = tape_named(s, "zeros_tape");
     if (t && t->numel)
         memset(t->data, 0, t->numel * sizeof(ag_real));
     return t;
@@ -326,12 +337,15 @@ bool ag_requires_grad(const ag_tensor *t) { return agi_check_live(t, "requires_g
 
 bool ag_is_leaf(const ag_tensor *t) { return agi_check_live(t, "is_leaf", 0) && !t->node; }
 
-ag_tensor *ag_grad(const ag_tensor *t) { return agi_check_live(t, "grad", 0) ? t->grad : NULL; }
+ag_tensor *ag_grad(const ag_tensor *t)
+{
+    return agi_check_live(t, "grad", 0) ? agi_grad((ag_tensor *)t) : NULL;
+}
 
 void ag_zero_grad(ag_tensor *t)
 {
     if (t && t->kind == AGI_HEAP && t->grad)
-        memset(t->grad->data, 0, t->grad->numel * sizeof(ag_real));
+        t->grad_zero = true; /* zeroed when next read (agi_grad) or overwritten by backward */
 }
 
 void ag_clear_grad(ag_tensor *t)

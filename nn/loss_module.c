@@ -9,9 +9,6 @@
 #include "nn_internal.h"
 #include "ops_internal.h"
 
-#include <inttypes.h>
-#include <math.h>
-
 typedef ag_tensor *(*loss_call)(const ag_loss *l, ag_tensor *x, ag_tensor *t);
 
 typedef struct loss_kind {
@@ -55,18 +52,7 @@ static const int64_t *class_indices(const ag_loss *l, const ag_tensor *x, const 
                        name, ag_shape_str(t->shape, s1), ag_shape_str(x->shape, s2)),
                NULL;
     int64_t classes = x->shape.d[x->shape.ndim == 1 ? 0 : 1];
-    int64_t *idx = agi_arena_alloc(&agi_tape_get()->arena, t->numel * sizeof *idx);
-    for (size_t i = 0; idx && i < t->numel; i++) {
-        double v = (double)t->data[i];
-        if (!(v >= 0 && v < (double)classes && v == floor(v)))
-            return ag_fail(AG_ERR_ARG,
-                           "%s: target[%zu] = %g is not a class index (a whole number in "
-                           "[0, %" PRId64 "))",
-                           name, i, v, classes),
-                   NULL;
-        idx[i] = (int64_t)v;
-    }
-    return idx;
+    return agi_whole_indices(t, classes, name, "target", "a class index");
 }
 
 /* --- call adapters -------------------------------------------------------------------- */

@@ -2,10 +2,12 @@
  * parameter list and freeing. Linear, the activations and Sequential are built on it, as are
  * the user's modules (ag_module_new).
  *
- * ag_parameters walks the tree once and keeps the answer in one allocation (the tensors, the
- * names and their characters); adding a parameter or a child anywhere below marks the list
- * of every enclosing module stale, so the next call rebuilds it and a training loop that
- * asks every step allocates nothing. */
+ * ag_parameters (and ag_module_buffers) walks the tree once and keeps the answer in one
+ * allocation (the tensors, the names and their characters); adding a parameter, a buffer or a
+ * child anywhere below marks the lists of every enclosing module stale, so the next call
+ * rebuilds them and a training loop that asks every step allocates nothing. Buffers are the
+ * state a module keeps that is not trained (BatchNorm's running statistics): owned like
+ * parameters, listed apart from them. */
 #include "nn_internal.h"
 
 #include <string.h>
@@ -72,11 +74,11 @@ static void entries_free(agi_entries *e)
 
 /* --- building modules ----------------------------------------------------------------- */
 
-/* Marks the parameter list of m and of every module enclosing it as out of date. */
+/* Marks the lists of m and of every module enclosing it as out of date. */
 static void mark_stale(ag_module *m)
 {
     for (; m; m = m->parent)
-        m->list_ok = false;
+        m->param_list.ok = m->buffer_list.ok = false;
 }
 
 /* Checks that `name` can name a new parameter or child of m: non-empty, without '.', and
@@ -88,7 +90,8 @@ static ag_status check_new_name(const ag_module *m, const char *what, const char
         return ag_fail(AG_ERR_ARG, "%s: a %s needs a non-empty name", mod, what);
     if (strchr(name, '.'))
         return ag_fail(AG_ERR_ARG, "%s: %s name '%s' must not contain '.'", mod, what, name);
-    if (entries_find(&m->params, name) >= 0 || entries_find(&m->children, name) >= 0)
+    if (entries_find(&m->params, name) >= 0 || entries_find(&m->buffers, name) >= 0 ||
+        entries_find(&m->children, name) >= 0)
         return ag_fail(AG_ERR_ARG, "%s: the name '%s' is already taken", mod, name);
     return AG_OK;
 }
@@ -107,48 +110,81 @@ ag_module *ag_module_new(const ag_module_def *def, void *self)
             def->free_self(self);
         return NULL;
     }
-    *m = (ag_module){ .def = def, .self = self };
+    *m = (ag_module){ .def = def, .self = self, .training = true };
     return m;
 }
 
 /* The state passed to ag_module_new, or NULL. */
 void *ag_module_self(ag_module *m) { return m ? m->self : NULL; }
 
-/* Checks that t can become m's parameter `name`: a live heap tensor under a free name. */
-static ag_status check_param(const ag_module *m, const char *name, const ag_tensor *t)
+/* A parameter or a buffer: which list of a module, and the words its errors use. */
+typedef struct tensor_kind {
+    const char *fn, *what;
+    bool buffer;
+} tensor_kind;
+
+static const tensor_kind PARAM = { "module_add_param", "parameter", false };
+static const tensor_kind BUFFER = { "module_add_buffer", "buffer", true };
+
+/* AG_ERR_ARG naming the entry if t is already one of m's parameters or buffers. */
+static ag_status check_not_owned(const ag_module *m, const ag_tensor *t)
+{
+    int p = entries_find_ptr(&m->params, t), b = entries_find_ptr(&m->buffers, t);
+    if (p < 0 && b < 0)
+        return AG_OK;
+    const char *name = p >= 0 ? m->params.v[p].name : m->buffers.v[b].name;
+    return ag_fail(AG_ERR_ARG, "%s: this tensor is already %s '%s'", m->def->name,
+                   p >= 0 ? "parameter" : "buffer", name);
+}
+
+/* Checks that t can become m's parameter or buffer `name`: a live heap tensor, not yet one of
+ * m's, under a free name. */
+static ag_status check_tensor(const ag_module *m, const tensor_kind *k, const char *name,
+                              const ag_tensor *t)
 {
     if (!m)
-        return ag_fail(AG_ERR_ARG, "module_add_param: module is NULL");
+        return ag_fail(AG_ERR_ARG, "%s: module is NULL", k->fn);
     if (!agi_check_live(t, m->def->name, 0))
         return ag_error(); /* agi_check_live leaves an error pending */
     if (t->kind != AGI_HEAP)
         return ag_fail(AG_ERR_ARG,
-                       "%s: parameter '%s' must be a heap tensor (a leaf), not an op result; "
+                       "%s: %s '%s' must be a heap tensor (a leaf), not an op result; "
                        "use ag_clone",
-                       m->def->name, name ? name : "");
-    int i = entries_find_ptr(&m->params, t);
-    if (i >= 0)
-        return ag_fail(AG_ERR_ARG, "%s: this tensor is already parameter '%s'", m->def->name,
-                       m->params.v[i].name);
-    return check_new_name(m, "parameter", name);
+                       m->def->name, k->what, name ? name : "");
+    ag_status st = check_not_owned(m, t);
+    return st != AG_OK ? st : check_new_name(m, k->what, name);
 }
 
-/* Registers heap tensor t as m's parameter `name` and makes it require grad. The module
- * owns t from this call on: on failure t is freed (unless it is already one of m's own
- * parameters, which stays registered). */
-ag_status ag_module_add_param(ag_module *m, const char *name, ag_tensor *t)
+/* Registers heap tensor t in m's list of kind k under `name`. The module owns t from this
+ * call on: on failure t is freed (unless it is already one of m's own tensors, which stays
+ * registered). */
+static ag_status add_tensor(ag_module *m, const tensor_kind *k, const char *name, ag_tensor *t)
 {
-    ag_status st = check_param(m, name, t);
+    ag_status st = check_tensor(m, k, name, t);
     if (st == AG_OK)
-        st = entries_push(&m->params, name, t);
+        st = entries_push(k->buffer ? &m->buffers : &m->params, name, t);
     if (st != AG_OK) {
-        if (!m || entries_find_ptr(&m->params, t) < 0)
+        if (!m || (entries_find_ptr(&m->params, t) < 0 && entries_find_ptr(&m->buffers, t) < 0))
             ag_free(t);
         return st;
     }
-    ag_set_requires_grad(t, true);
     mark_stale(m);
     return AG_OK;
+}
+
+/* Registers t as m's parameter `name` and makes it require grad. */
+ag_status ag_module_add_param(ag_module *m, const char *name, ag_tensor *t)
+{
+    ag_status st = add_tensor(m, &PARAM, name, t);
+    if (st == AG_OK)
+        ag_set_requires_grad(t, true);
+    return st;
+}
+
+/* Registers t as m's buffer `name` (PyTorch's register_buffer), as it is. */
+ag_status ag_module_add_buffer(ag_module *m, const char *name, ag_tensor *t)
+{
+    return add_tensor(m, &BUFFER, name, t);
 }
 
 /* Adds `child` under `name`; m owns it on success. */
@@ -177,6 +213,35 @@ ag_tensor *agi_module_param(const ag_module *m, const char *name)
 {
     int i = entries_find(&m->params, name);
     return i < 0 ? NULL : m->params.v[i].ptr;
+}
+
+/* m's own buffer called `name`, or NULL. */
+ag_tensor *agi_module_buffer(const ag_module *m, const char *name)
+{
+    int i = entries_find(&m->buffers, name);
+    return i < 0 ? NULL : m->buffers.v[i].ptr;
+}
+
+/* --- train / eval --------------------------------------------------------------------- */
+
+/* Sets the mode of m and of every module below it (PyTorch's train(on) / eval()). */
+void ag_module_train(ag_module *m, bool on)
+{
+    if (!m) {
+        ag_fail(AG_ERR_ARG, "module_train: module is NULL");
+        return;
+    }
+    m->training = on;
+    for (int i = 0; i < m->children.n; i++)
+        ag_module_train(m->children.v[i].ptr, on);
+}
+
+/* The mode a forward should run in; false with an error for NULL. */
+bool ag_module_is_training(const ag_module *m)
+{
+    if (!m)
+        return ag_fail(AG_ERR_ARG, "module_is_training: module is NULL"), false;
+    return m->training;
 }
 
 /* --- running -------------------------------------------------------------------------- */
@@ -221,9 +286,10 @@ static char *path_write(char *dst, const path *p)
     return dst + k + 1;
 }
 
-/* Counts parameters and name bytes (out == NULL) or fills the list (out set, chars sized by
- * a counting pass). */
+/* Counts tensors of one kind and name bytes (out == NULL) or fills the list (out set, chars
+ * sized by a counting pass). */
 typedef struct collector {
+    const tensor_kind *kind;
     ag_params *out;
     char *chars;
     int n;
@@ -243,22 +309,23 @@ static void collect_one(collector *c, const path *up, const agi_entry *e)
     c->bytes += path_len(up) + strlen(e->name) + 1;
 }
 
-/* Takes m's parameters, then each child's, in registration order (PyTorch's
- * named_parameters order). */
+/* Takes m's tensors of the collector's kind, then each child's, in registration order
+ * (PyTorch's named_parameters / named_buffers order). */
 static void collect(const ag_module *m, const path *up, collector *c)
 {
-    for (int i = 0; i < m->params.n; i++)
-        collect_one(c, up, &m->params.v[i]);
+    const agi_entries *own = c->kind->buffer ? &m->buffers : &m->params;
+    for (int i = 0; i < own->n; i++)
+        collect_one(c, up, &own->v[i]);
     for (int i = 0; i < m->children.n; i++) {
         path p = { m->children.v[i].name, up };
         collect(m->children.v[i].ptr, &p, c);
     }
 }
 
-/* Rebuilds m->list in one allocation; on failure the old list is kept. */
-static bool build_list(ag_module *m)
+/* Rebuilds the listing of kind k in one allocation; on failure the old list is kept. */
+static bool build_list(ag_module *m, const tensor_kind *k, agi_listing *l)
 {
-    collector count = { 0 };
+    collector count = { .kind = k };
     collect(m, NULL, &count);
     size_t ptrs = (size_t)count.n * (sizeof(ag_tensor *) + sizeof(const char *));
     void *block = count.n ? agi_alloc(ptrs + count.bytes) : NULL;
@@ -267,25 +334,39 @@ static bool build_list(ag_module *m)
     ag_params list = { count.n, block, NULL };
     if (block)
         list.names = (const char **)(list.tensors + count.n);
-    collector fill = { &list, (char *)block + ptrs, 0, 0 };
+    collector fill = { k, &list, (char *)block + ptrs, 0, 0 };
     collect(m, NULL, &fill);
-    agi_release(m->list_block);
-    m->list_block = block;
-    m->list = list;
-    m->list_ok = true;
+    agi_release(l->block);
+    *l = (agi_listing){ list, block, true };
     return true;
 }
 
-/* The module's parameters with dotted names, rebuilt only after a change. */
+/* The listing of kind k with dotted names, rebuilt only after a change. */
+static const ag_params *listing(ag_module *m, const tensor_kind *k, agi_listing *l)
+{
+    if (!l->ok && !build_list(m, k, l))
+        return NULL;
+    return &l->list;
+}
+
+/* The module's parameters with dotted names. */
 const ag_params *ag_parameters(ag_module *m)
 {
     if (!m) {
         ag_fail(AG_ERR_ARG, "parameters: module is NULL");
         return NULL;
     }
-    if (!m->list_ok && !build_list(m))
+    return listing(m, &PARAM, &m->param_list);
+}
+
+/* The module's buffers with dotted names ("1.running_mean"). */
+const ag_params *ag_module_buffers(ag_module *m)
+{
+    if (!m) {
+        ag_fail(AG_ERR_ARG, "module_buffers: module is NULL");
         return NULL;
-    return &m->list;
+    }
+    return listing(m, &BUFFER, &m->buffer_list);
 }
 
 /* Zeroes the gradient of every parameter in place. */
@@ -301,16 +382,20 @@ const char *ag_module_name(const ag_module *m) { return m ? m->def->name : NULL;
 
 /* --- freeing -------------------------------------------------------------------------- */
 
-/* Frees m, its children, its parameters and its state. */
+/* Frees m, its children, its parameters, its buffers and its state. */
 static void destroy(ag_module *m)
 {
     for (int i = 0; i < m->children.n; i++)
         destroy(m->children.v[i].ptr);
     for (int i = 0; i < m->params.n; i++)
         ag_free(m->params.v[i].ptr);
+    for (int i = 0; i < m->buffers.n; i++)
+        ag_free(m->buffers.v[i].ptr);
     entries_free(&m->children);
     entries_free(&m->params);
-    agi_release(m->list_block);
+    entries_free(&m->buffers);
+    agi_release(m->param_list.block);
+    agi_release(m->buffer_list.block);
     if (m->def->free_self)
         m->def->free_self(m->self);
     agi_release(m);

@@ -93,6 +93,46 @@ ag_tensor *ag_loss_forward(ag_loss *l, ag_tensor *input, ag_tensor *target);
 const char *ag_loss_name(const ag_loss *l);
 void ag_loss_free(ag_loss *l);
 
+/* --- training layers, train/eval mode, buffers -------------------------------------------
+ * Modules start in training mode. ag_module_train(m, false) is PyTorch's model.eval(): it
+ * sets the mode of m and of every module below it; Dropout and BatchNorm1d read the mode at
+ * each forward. */
+void ag_module_train(ag_module *m, bool on);
+bool ag_module_is_training(const ag_module *m);
+
+/* Buffers: state a module keeps that is not trained (BatchNorm1d's "running_mean",
+ * "running_var", "num_batches_tracked"), owned by the module like its parameters but not in
+ * ag_parameters. ag_module_buffers lists those of m and its children with dotted names
+ * ("1.running_mean"), with ag_parameters' lifetime rules, for saving and restoring them.
+ * ag_module_add_buffer registers a heap tensor as m's buffer (PyTorch's register_buffer;
+ * same ownership and naming rules as ag_module_add_param, requires_grad left as it is). */
+const ag_params *ag_module_buffers(ag_module *m);
+ag_status ag_module_add_buffer(ag_module *m, const char *name, ag_tensor *t);
+
+/* Dropout(p): ag_dropout with the module's mode (identity in eval mode). p in [0, 1]. */
+ag_module *ag_dropout_new(double p);
+
+/* LayerNorm(normalized_shape, eps, elementwise_affine): ag_layer_norm over the input's last
+ * dims, with parameters "weight" (ones) and "bias" (zeros) of shape normalized_shape when
+ * elementwise_affine. PyTorch's eps is 1e-5. */
+ag_module *ag_layer_norm_new(ag_shape normalized_shape, double eps, bool elementwise_affine);
+
+/* BatchNorm1d(num_features, eps, momentum, affine, track_running_stats) on (N, C) or
+ * (N, C, L) input with C = num_features: parameters "weight" (ones) and "bias" (zeros) when
+ * affine; buffers "running_mean" (zeros), "running_var" (ones) and "num_batches_tracked" (a
+ * 0-d count) when track_running_stats. Training uses the batch's statistics and updates the
+ * running ones (ag_batch_norm); eval uses the running ones — or, without them, the batch's.
+ * momentum in [0, 1], or NAN for PyTorch's momentum=None (a cumulative average: momentum
+ * 1/num_batches_tracked). PyTorch's defaults: eps 1e-5, momentum 0.1. */
+ag_module *ag_batch_norm1d_new(int64_t num_features, double eps, double momentum, bool affine,
+                               bool track_running_stats);
+
+/* Embedding(num_embeddings, embedding_dim): parameter "weight" (V, D) drawn from N(0, 1) as
+ * PyTorch initialises it. ag_embedding_forward picks rows by int64 indices of shape s (the
+ * result is (s..., D)); ag_forward takes the indices as a tensor of whole numbers. */
+ag_module *ag_embedding_new(int64_t num_embeddings, int64_t embedding_dim);
+ag_tensor *ag_embedding_forward(ag_module *m, const int64_t *idx, ag_shape s);
+
 #ifdef __cplusplus
 }
 #endif

@@ -7,17 +7,19 @@
 
 #include <tgmath.h>
 
+#include "vmath.h"
+
 /* --- the fused backward ops: (dy, y) -> dx ----------------------------------------------- */
 
 static ag_status fused_bwd_forward(ag_tensor *const *in, ag_tensor **out,
-                                   void (*k)(ag_real *, const ag_real *, const ag_real *, size_t),
+                                   agi_pair_kernel k,
                                    const char *name)
 {
     if (!agi_same_shape(in[0]->shape, in[1]->shape))
         return agi_fail_shapes(name, "differ", in[0]->shape, in[1]->shape);
     if (!(out[0] = ag_empty(in[0]->shape)))
         return ag_error();
-    k(out[0]->data, in[0]->data, in[1]->data, in[0]->numel);
+    agi_map_pair(k, out[0]->data, in[0]->data, in[1]->data, (int64_t)in[0]->numel);
     return AG_OK;
 }
 
@@ -28,10 +30,12 @@ static ag_tensor *apply_pair(const ag_op *op, ag_tensor *dy, ag_tensor *y)
 }
 
 /* relu_backward(dy, y) = dy * (y > 0); its own gradient: d dy = relu_backward(g, y), d y = 0 */
-static void k_relu_bwd(ag_real *o, const ag_real *dy, const ag_real *y, size_t n)
+AGI_SIMD static void k_relu_bwd(ag_real *o, const ag_real *dy, const ag_real *y, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        o[i] = y[i] > 0 ? dy[i] : 0;
+    for (size_t i = 0; i < n; i++) {
+        ag_real d = dy[i]; /* loaded unconditionally: the select vectorises, no branch */
+        o[i] = y[i] > 0 ? d : 0;
+    }
 }
 static ag_status relu_bwd_fwd(ag_ctx *c, ag_tensor *const *in, ag_tensor **out)
 {
@@ -49,7 +53,7 @@ static ag_status relu_bwd_bwd(ag_ctx *c, ag_tensor *const *g, ag_tensor **dx)
 }
 
 /* tanh_backward(dy, y) = dy * (1 - y^2); d dy = tanh_backward(g, y), d y = -2 g dy y */
-static void k_tanh_bwd(ag_real *o, const ag_real *dy, const ag_real *y, size_t n)
+AGI_SIMD static void k_tanh_bwd(ag_real *o, const ag_real *dy, const ag_real *y, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         o[i] = dy[i] * (1 - y[i] * y[i]);
@@ -75,7 +79,7 @@ static ag_status tanh_bwd_bwd(ag_ctx *c, ag_tensor *const *g, ag_tensor **dx)
 
 /* sigmoid_backward(dy, y) = dy * y * (1 - y); d dy = sigmoid_backward(g, y),
  * d y = g dy (1 - 2y) */
-static void k_sigmoid_bwd(ag_real *o, const ag_real *dy, const ag_real *y, size_t n)
+AGI_SIMD static void k_sigmoid_bwd(ag_real *o, const ag_real *dy, const ag_real *y, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         o[i] = dy[i] * y[i] * (1 - y[i]);
@@ -101,12 +105,13 @@ static ag_status sigmoid_bwd_bwd(ag_ctx *c, ag_tensor *const *g, ag_tensor **dx)
 
 /* --- the activations --------------------------------------------------------------------- */
 
-/* relu(x) = max(0, x);  dx = relu_backward(dy, y)  (gradient 0 at 0) */
-static void k_relu(ag_real *y, const ag_real *x, int64_t n, const void *at)
+/* relu(x) = max(0, x), NaN passing through as in PyTorch;  dx = relu_backward(dy, y)
+ * (gradient 0 at 0 and at NaN) */
+AGI_SIMD static void k_relu(ag_real *y, const ag_real *x, int64_t n, const void *at)
 {
     (void)at;
     for (int64_t i = 0; i < n; i++)
-        y[i] = x[i] > 0 ? x[i] : 0;
+        y[i] = x[i] <= 0 ? 0 : x[i];
 }
 static ag_status relu_fwd(ag_ctx *c, ag_tensor *const *in, ag_tensor **out)
 {
@@ -120,14 +125,12 @@ static ag_status relu_bwd(ag_ctx *c, ag_tensor *const *dy, ag_tensor **dx)
 static const ag_op RELU = { .name = "relu", .n_in = 1, .n_out = 1, .forward = relu_fwd, .backward = relu_bwd };
 ag_tensor *ag_relu(ag_tensor *x) { return agi_unary_apply(&RELU, x, NULL, 0); }
 
-/* sigmoid(x) = 1 / (1 + e^-x), computed without overflow for large |x| */
-static void k_sigmoid(ag_real *y, const ag_real *x, int64_t n, const void *at)
+/* sigmoid(x) = 1 / (1 + e^-x) in double: no overflow for any x (vmath.h) */
+AGI_SIMD static void k_sigmoid(ag_real *y, const ag_real *x, int64_t n, const void *at)
 {
     (void)at;
-    for (int64_t i = 0; i < n; i++) {
-        ag_real e = exp(-fabs(x[i]));
-        y[i] = x[i] >= 0 ? 1 / (1 + e) : e / (1 + e);
-    }
+    for (int64_t i = 0; i < n; i++)
+        y[i] = (ag_real)agi_sigmoid(x[i]);
 }
 static ag_status sigmoid_fwd(ag_ctx *c, ag_tensor *const *in, ag_tensor **out)
 {
@@ -142,11 +145,11 @@ static const ag_op SIGMOID = { .name = "sigmoid", .n_in = 1, .n_out = 1, .forwar
 ag_tensor *ag_sigmoid(ag_tensor *x) { return agi_unary_apply(&SIGMOID, x, NULL, 0); }
 
 /* tanh(x);  dx = tanh_backward(dy, y) */
-static void k_tanh(ag_real *y, const ag_real *x, int64_t n, const void *at)
+AGI_SIMD static void k_tanh(ag_real *y, const ag_real *x, int64_t n, const void *at)
 {
     (void)at;
     for (int64_t i = 0; i < n; i++)
-        y[i] = tanh(x[i]);
+        y[i] = (ag_real)agi_tanh(x[i]);
 }
 static ag_status tanh_fwd(ag_ctx *c, ag_tensor *const *in, ag_tensor **out)
 {

@@ -6,7 +6,7 @@
 #include "ops_internal.h"
 
 #define BINARY_KERNEL(name, expr)                                                          \
-    static void name(ag_real *y, const ag_real *a, int64_t ia, const ag_real *b,           \
+    AGI_SIMD static void name(ag_real *y, const ag_real *a, int64_t ia, const ag_real *b,           \
                      int64_t ib, int64_t n)                                                \
     {                                                                                      \
         if (ia == 1 && ib == 1) {                                                          \
@@ -164,22 +164,23 @@ static ag_status affine_bwd(ag_ctx *c, ag_tensor *const *dy, ag_tensor **dx)
 }
 static const ag_op AFFINE = { .name = "affine", .n_in = 1, .n_out = 1, .forward = affine_fwd, .backward = affine_bwd };
 
-static ag_tensor *affine(ag_tensor *x, double alpha, double beta)
+/* The public name and the tensor's argument position go into the error of a NULL or dead
+ * input ("rsub_scalar: argument 1 is NULL"), not the shared op's name. */
+static ag_tensor *affine(const char *name, int arg, ag_tensor *x, double alpha, double beta,
+                         bool divide)
 {
-    affine_attrs at = { alpha, beta, false };
+    if (!agi_check_live(x, name, arg))
+        return NULL;
+    affine_attrs at = { alpha, beta, divide };
     return ag_apply(&AFFINE, &x, 1, &at, sizeof at, NULL);
 }
 
-ag_tensor *ag_add_scalar(ag_tensor *a, double s) { return affine(a, 1, s); }
-ag_tensor *ag_sub_scalar(ag_tensor *a, double s) { return affine(a, 1, -s); }
-ag_tensor *ag_rsub_scalar(double s, ag_tensor *a) { return affine(a, -1, s); }
-ag_tensor *ag_mul_scalar(ag_tensor *a, double s) { return affine(a, s, 0); }
-ag_tensor *ag_div_scalar(ag_tensor *a, double s)
-{
-    affine_attrs at = { s, 0, true };
-    return ag_apply(&AFFINE, &a, 1, &at, sizeof at, NULL);
-}
-ag_tensor *ag_neg(ag_tensor *x) { return affine(x, -1, 0); }
+ag_tensor *ag_add_scalar(ag_tensor *a, double s) { return affine("add_scalar", 0, a, 1, s, false); }
+ag_tensor *ag_sub_scalar(ag_tensor *a, double s) { return affine("sub_scalar", 0, a, 1, -s, false); }
+ag_tensor *ag_rsub_scalar(double s, ag_tensor *a) { return affine("rsub_scalar", 1, a, -1, s, false); }
+ag_tensor *ag_mul_scalar(ag_tensor *a, double s) { return affine("mul_scalar", 0, a, s, 0, false); }
+ag_tensor *ag_div_scalar(ag_tensor *a, double s) { return affine("div_scalar", 0, a, s, 0, true); }
+ag_tensor *ag_neg(ag_tensor *x) { return affine("neg", 0, x, -1, 0, false); }
 
 /* s / x:  dx = -dy * y / x */
 static ag_status rdiv_fwd(ag_ctx *c, ag_tensor *const *in, ag_tensor **out)
@@ -200,4 +201,9 @@ static ag_status rdiv_bwd(ag_ctx *c, ag_tensor *const *dy, ag_tensor **dx)
 }
 static const ag_op RDIV = { .name = "rdiv", .n_in = 1, .n_out = 1, .forward = rdiv_fwd, .backward = rdiv_bwd };
 
-ag_tensor *ag_rdiv_scalar(double s, ag_tensor *a) { return ag_apply(&RDIV, &a, 1, &s, sizeof s, NULL); }
+ag_tensor *ag_rdiv_scalar(double s, ag_tensor *a)
+{
+    if (!agi_check_live(a, "rdiv_scalar", 1))
+        return NULL;
+    return ag_apply(&RDIV, &a, 1, &s, sizeof s, NULL);
+}

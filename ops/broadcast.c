@@ -1,5 +1,5 @@
 /* broadcast.c — NumPy/PyTorch broadcasting: the shape rule and the strided inner loops. */
-#include "ops_internal.h"
+#include "unary_internal.h"
 
 #include <string.h>
 
@@ -22,6 +22,10 @@ bool agi_same_shape(ag_shape a, ag_shape b)
 
 bool agi_broadcastable(ag_shape a, ag_shape b, ag_shape *out)
 {
+    if (agi_same_shape(a, b)) {
+        *out = a;
+        return true;
+    }
     int nd = a.ndim > b.ndim ? a.ndim : b.ndim;
     ag_shape r = { .ndim = nd };
     for (int i = 0; i < nd; i++) {
@@ -86,15 +90,15 @@ void agi_binary_map(ag_tensor *y, const ag_tensor *a, const ag_tensor *b, agi_bi
     if (!n)
         return;
     if (a->numel == n && b->numel == n) {
-        k(y->data, a->data, 1, b->data, 1, (int64_t)n);
+        agi_map2(k, y->data, a->data, 1, b->data, 1, (int64_t)n);
         return;
     }
     if (b->numel == 1 && a->numel == n) {
-        k(y->data, a->data, 1, b->data, 0, (int64_t)n);
+        agi_map2(k, y->data, a->data, 1, b->data, 0, (int64_t)n);
         return;
     }
     if (a->numel == 1 && b->numel == n) {
-        k(y->data, a->data, 0, b->data, 1, (int64_t)n);
+        agi_map2(k, y->data, a->data, 0, b->data, 1, (int64_t)n);
         return;
     }
     /* General case: walk the outer dims with a counter, run the kernel along the last dim. */

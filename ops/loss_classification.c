@@ -302,8 +302,8 @@ static void run_rows(ce_rows *r, int64_t n, agi_task_fn task)
 
 /* Forward rows, with lse = log sum_c e^(x_c) and smoothing e:
  *   loss = (1 - e)(lse - x_y) + (e / C) sum_c (lse - x_c) = lse - (1 - e) x_y - (e / C) sum_c x_c
- * Each row is swept while it is in cache: its max, the exponentials of x - max (ag_real exp,
- * double sum), and the sum of x only when e > 0. */
+ * Each row is swept while it is in cache: its max, the exponentials of x - max (vectorised,
+ * double sum: rowops.c), and the sum of x only when e > 0. */
 static void ce_fwd_rows(void *ctx, int64_t begin, int64_t end, int tid)
 {
     (void)tid;
@@ -311,12 +311,8 @@ static void ce_fwd_rows(void *ctx, int64_t begin, int64_t end, int tid)
     int64_t C = r->c;
     for (int64_t n = begin; n < end; n++) {
         const ag_real *x = r->x + n * C;
-        ag_real m = x[0];
-        for (int64_t c = 1; c < C; c++)
-            m = x[c] > m ? x[c] : m;
-        double s = 0, sx = 0;
-        for (int64_t c = 0; c < C; c++)
-            s += exp(x[c] - m);
+        ag_real m = agi_row_max(x, C);
+        double s = agi_row_exp_sum(NULL, x, C, m), sx = 0;
         if (r->e != 0)
             for (int64_t c = 0; c < C; c++)
                 sx += x[c];
@@ -336,8 +332,7 @@ static void ce_grad_rows(void *ctx, int64_t begin, int64_t end, int tid)
     for (int64_t n = begin; n < end; n++) {
         const ag_real *x = r->x + n * C;
         ag_real *dx = r->dx + n * C, g = r->g[n], lse = r->lse_in[n];
-        for (int64_t c = 0; c < C; c++)
-            dx[c] = g * (exp(x[c] - lse) - off);
+        agi_row_exp_affine(dx, x, C, lse, g, off);
         dx[r->cls[n]] -= g * (ag_real)(1 - r->e);
     }
 }

@@ -49,10 +49,16 @@ static bool check_labels(const char *op, ag_tensor *x, ag_tensor *y, int i)
 {
     if (!agi_check_live(y, op, i))
         return false;
-    if (!agi_same_shape(y->shape, agi_reduced_shape(x->shape, 1u << (x->shape.ndim - 1), false)))
-        return agi_fail_shapes(op, "do not match (one label per row expected)", x->shape,
-                               y->shape),
+    ag_shape want = agi_reduced_shape(x->shape, 1u << (x->shape.ndim - 1), false);
+    if (!agi_same_shape(y->shape, want)) {
+        char a[AG_SHAPE_STRLEN], b[AG_SHAPE_STRLEN], c[AG_SHAPE_STRLEN];
+        return AGI_FAIL(AG_ERR_SHAPE,
+                        "%s: shapes %s and %s do not match (one label per row expected: "
+                        "labels of shape %s)",
+                        op, ag_shape_str(x->shape, a), ag_shape_str(y->shape, b),
+                        ag_shape_str(want, c)),
                false;
+    }
     return true;
 }
 

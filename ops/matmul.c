@@ -91,6 +91,16 @@ static ag_tensor *mm(ag_tensor *a, ag_tensor *b, bool ta, bool tb)
     return ag_apply(&MM, in, 2, &at, sizeof at, NULL);
 }
 
+/* The product of every dim but the last: the rows of s seen as a matrix (1 for a 1-d s).
+ * Unlike reshape(-1, last) it is defined when the last dim is 0. */
+static int64_t leading_rows(ag_shape s)
+{
+    int64_t r = 1;
+    for (int i = 0; i + 1 < s.ndim; i++)
+        r *= s.d[i];
+    return r;
+}
+
 /* Shape with the dim at position `at` (from the end, 1 = last) removed. */
 static ag_shape squeeze_from_end(ag_shape s, int at)
 {
@@ -122,7 +132,8 @@ ag_tensor *ag_matmul(ag_tensor *a, ag_tensor *b)
         /* a stack of rows times one matrix: a single big GEMM */
         ag_shape os = A->shape;
         os.d[os.ndim - 1] = B->shape.d[1];
-        r = ag_reshape(mm(ag_reshape(A, AG_SHAPE(-1, A->shape.d[A->shape.ndim - 1])), B, false, false), os);
+        ag_shape rows = AG_SHAPE(leading_rows(A->shape), A->shape.d[A->shape.ndim - 1]);
+        r = ag_reshape(mm(ag_reshape(A, rows), B, false, false), os);
     } else {
         r = mm(A, B, false, false);
     }
@@ -181,7 +192,7 @@ ag_tensor *ag_linear(ag_tensor *x, ag_tensor *w, ag_tensor *b)
                         ag_shape_str(b->shape, s1), ag_shape_str(ws, s2)),
                NULL;
     }
-    ag_tensor *x2 = xs.ndim == 2 ? x : ag_reshape(x, AG_SHAPE(-1, ws.d[1]));
+    ag_tensor *x2 = xs.ndim == 2 ? x : ag_reshape(x, AG_SHAPE(leading_rows(xs), ws.d[1]));
     ag_tensor *in[3] = { x2, w, b };
     ag_tensor *y = ag_apply(&LINEAR, in, b ? 3 : 2, NULL, 0, NULL);
     if (!y || xs.ndim == 2)

@@ -129,6 +129,31 @@ ag_tensor *ag_dice_loss(ag_tensor *p, ag_tensor *t, double eps);
 /* mean_n(y d^2 + (1-y) max(0, margin-d)^2) / 2, d = ||x1 - x2|| per row */
 ag_tensor *ag_contrastive_loss(ag_tensor *x1, ag_tensor *x2, ag_tensor *y, double margin);
 
+/* --- normalisation, embedding, dropout (training layers) ------------------------------- */
+/* F.layer_norm: each group of x's last normalized_shape.ndim dims (which must equal
+ * normalized_shape, at least 1 dim) becomes (x - mean) / sqrt(var + eps), var biased, then
+ * * weight + bias (each of shape normalized_shape, or NULL for none). PyTorch's eps: 1e-5. */
+ag_tensor *ag_layer_norm(ag_tensor *x, ag_shape normalized_shape, ag_tensor *weight,
+                         ag_tensor *bias, double eps);
+/* F.batch_norm on x (N, C) or (N, C, L) (any (N, C, *)), per channel c:
+ *   training:  (x - mean_c) / sqrt(var_c + eps) with the batch's mean and biased variance;
+ *              then, if running_mean and running_var (C) are given (both or neither), they
+ *              are updated in place: r = (1 - momentum) r + momentum s, with the UNBIASED
+ *              variance for running_var. Needs more than one value per channel.
+ *   otherwise: (x - running_mean_c) / sqrt(running_var_c + eps) (running stats required).
+ * Then * weight + bias (each (C) or NULL). PyTorch's defaults: momentum 0.1, eps 1e-5. */
+ag_tensor *ag_batch_norm(ag_tensor *x, ag_tensor *running_mean, ag_tensor *running_var,
+                         ag_tensor *weight, ag_tensor *bias, bool training, double momentum,
+                         double eps);
+/* F.embedding: rows of weight (V, D) picked by the indices idx (each in [0, V); an index out
+ * of range is an error naming it), of shape idx_shape: the result is (idx_shape..., D). The
+ * gradient adds into the picked rows (a row picked twice gets both). */
+ag_tensor *ag_embedding(ag_tensor *weight, const int64_t *idx, ag_shape idx_shape);
+/* F.dropout: in training each element is zeroed with probability p and the rest scaled by
+ * 1/(1-p), with a mask from the thread's generator (ag_manual_seed fixes it). p = 0 or not
+ * training returns x itself; p = 1 gives zeros. p outside [0, 1] is an error. */
+ag_tensor *ag_dropout(ag_tensor *x, double p, bool training);
+
 #ifdef __cplusplus
 }
 #endif

@@ -174,14 +174,18 @@ ag_tensor *ag_mean_dim(ag_tensor *x, int dim, bool keepdim) { return ag_mean_dim
 
 /* --- max: values, gradient to the arg-max ------------------------------------------------ */
 
-/* mask = 1/count where x == m, the count of such elements. */
+/* mask = 1/count where x == m, the count of such elements; when the max is NaN, the NaNs
+ * share the gradient (PyTorch's evenly_distribute_backward). */
 static void spread_over_ties(ag_tensor *mask, const ag_tensor *x, ag_real m)
 {
+    bool nan = isnan(m);
     size_t count = 0;
     for (size_t i = 0; i < x->numel; i++)
-        count += x->data[i] == m;
+        count += nan ? isnan(x->data[i]) : x->data[i] == m;
     for (size_t i = 0; i < x->numel; i++)
-        mask->data[i] = x->data[i] == m ? (ag_real)(1.0 / (double)count) : 0;
+        mask->data[i] = (nan ? isnan(x->data[i]) : x->data[i] == m)
+                            ? (ag_real)(1.0 / (double)count)
+                            : 0;
 }
 
 /* Forward of max over one dim (or all, mask of every dim). Output 1 is a mask with a single
@@ -190,8 +194,15 @@ static ag_status max_fwd(ag_ctx *c, ag_tensor *const *in, ag_tensor **out)
 {
     const red_attrs *at = ag_ctx_attrs(c);
     ag_tensor *x = in[0];
-    if (x->numel == 0)
-        return AGI_FAIL(AG_ERR_SHAPE, "max: cannot reduce an empty tensor");
+    char b[AG_SHAPE_STRLEN];
+    if (x->numel == 0 && at->all)
+        return AGI_FAIL(AG_ERR_SHAPE, "max: the input of shape %s is empty (the max of no "
+                        "elements is undefined; reduce over a dim instead)",
+                        ag_shape_str(x->shape, b));
+    for (int d = 0; d < x->shape.ndim; d++) /* a slice to reduce that holds no element */
+        if ((at->mask & (1u << d)) && x->shape.d[d] == 0)
+            return AGI_FAIL(AG_ERR_SHAPE, "max: cannot reduce dimension %d of size 0 (input of "
+                            "shape %s)", d, ag_shape_str(x->shape, b));
     ag_shape ks = agi_reduced_shape(x->shape, at->mask, true);
     ag_tensor *y = ag_empty(agi_reduced_shape(x->shape, at->mask, at->keepdim));
     ag_tensor *mask = ag_zeros_tape(x->shape);
@@ -278,8 +289,8 @@ static ag_status lse_fwd(ag_ctx *c, ag_tensor *const *in, ag_tensor **out)
             pass ? (acc[k] = 0) : (mx[k] = -INFINITY);
         for (size_t i = 0; i < x->numel; i++) {
             double v = x->data[i];
-            if (pass == 0)
-                mx[o] = v > mx[o] ? v : mx[o];
+            if (pass == 0) /* a NaN stays the max: the result is NaN, as PyTorch's */
+                mx[o] = v > mx[o] || isnan(v) ? v : mx[o];
             else
                 acc[o] += isinf(mx[o]) ? (v == mx[o]) : exp(v - mx[o]);
             for (int d = it.nd - 1; d >= 0; d--) {

@@ -30,15 +30,21 @@ ag_tensor *ag_reshape(ag_tensor *x, ag_shape s)
         return AGI_FAIL(AG_ERR_SHAPE, "reshape: %d dimensions", s.ndim), NULL;
     int infer = -1;
     size_t known = 1;
+    bool overflow = false; /* a product that wraps could pass for the input's count */
     for (int i = 0; i < s.ndim; i++) {
         if (s.d[i] == -1 && infer < 0) {
             infer = i;
         } else if (s.d[i] < 0) {
             return AGI_FAIL(AG_ERR_SHAPE, "reshape: invalid shape %s", ag_shape_str(s, a)), NULL;
         } else {
+            overflow |= s.d[i] && known > SIZE_MAX / (size_t)s.d[i];
             known *= (size_t)s.d[i];
         }
     }
+    if (overflow)
+        return AGI_FAIL(AG_ERR_SHAPE, "reshape: shape %s is invalid for input of shape %s",
+                        ag_shape_str(s, a), ag_shape_str(x->shape, b)),
+               NULL;
     if (infer >= 0) {
         if (known == 0 || x->numel % known)
             return AGI_FAIL(AG_ERR_SHAPE, "reshape: shape %s is invalid for input of shape %s",
@@ -172,6 +178,9 @@ static const ag_op EXPAND = { .name = "expand", .n_in = 1, .n_out = 1, .forward 
 ag_tensor *ag_expand(ag_tensor *x, ag_shape s)
 {
     if (!agi_check_live(x, "expand", 0))
+        return NULL;
+    size_t n;
+    if (!agi_shape_ok(s, "expand", &n)) /* before anything reads s.d[0..ndim) */
         return NULL;
     ag_shape b;
     if (!agi_broadcast_shape("expand", x->shape, s, &b))

@@ -11,25 +11,31 @@
 
 /* One slice of n values at stride `st`:
  *   softmax:      y_i = e^(x_i - m) / sum_j e^(x_j - m)
- *   log_softmax:  y_i = x_i - m - log(sum_j e^(x_j - m)),   m = max_j x_j */
+ *   log_softmax:  y_i = x_i - m - log(sum_j e^(x_j - m)),   m = max_j x_j
+ * Contiguous slices (the last dim, the common case) take the vectorised row kernels. */
 static void softmax_slice(ag_real *y, const ag_real *x, int64_t n, int64_t st, bool log_out)
 {
-    ag_real m = x[0];
-    for (int64_t i = 1; i < n; i++)
-        m = x[i * st] > m ? x[i * st] : m;
+    ag_real m;
     double s = 0;
+    if (st == 1) {
+        m = agi_row_max(x, n);
+        s = agi_row_exp_sum(log_out ? NULL : y, x, n, m);
+    } else {
+        m = x[0];
+        for (int64_t i = 1; i < n; i++)
+            m = x[i * st] > m ? x[i * st] : m;
+        for (int64_t i = 0; i < n; i++) {
+            ag_real e = exp(x[i * st] - m);
+            if (!log_out)
+                y[i * st] = e;
+            s += e;
+        }
+    }
     if (log_out) {
-        for (int64_t i = 0; i < n; i++)
-            s += exp(x[i * st] - m);
         ag_real lse = m + (ag_real)log(s);
         for (int64_t i = 0; i < n; i++)
             y[i * st] = x[i * st] - lse;
     } else {
-        for (int64_t i = 0; i < n; i++) {
-            ag_real e = exp(x[i * st] - m);
-            y[i * st] = e;
-            s += e;
-        }
         ag_real r = (ag_real)(1 / s);
         for (int64_t i = 0; i < n; i++)
             y[i * st] *= r;
@@ -44,6 +50,7 @@ static ag_status softmax_forward(ag_ctx *c, ag_tensor *const *in, ag_tensor **ou
     ag_tensor *x = in[0];
     if (!(out[0] = ag_empty(x->shape)))
         return ag_error();
+    ag_ctx_save(c, out[0]); /* also when empty: backward reads it */
     if (x->numel == 0)
         return AG_OK;
     int64_t d = x->shape.ndim ? x->shape.d[dim] : 1, inner = 1;
@@ -55,7 +62,6 @@ static ag_status softmax_forward(ag_ctx *c, ag_tensor *const *in, ag_tensor **ou
             size_t off = (size_t)(o * d * inner + i);
             softmax_slice(out[0]->data + off, x->data + off, d, inner, log_out);
         }
-    ag_ctx_save(c, out[0]);
     return AG_OK;
 }
 

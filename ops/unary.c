@@ -6,12 +6,14 @@
 
 #include <tgmath.h>
 
+#include "vmath.h"
+
 ag_status agi_unary_forward(ag_ctx *c, ag_tensor *const *in, ag_tensor **out,
                             agi_unary_kernel k, unsigned save)
 {
     if (!(out[0] = ag_empty(in[0]->shape)))
         return ag_error();
-    k(out[0]->data, in[0]->data, (int64_t)in[0]->numel, ag_ctx_attrs(c));
+    agi_map1(k, out[0]->data, in[0]->data, (int64_t)in[0]->numel, ag_ctx_attrs(c));
     if (save & AGI_SAVE_IN)
         ag_ctx_save(c, in[0]);
     if (save & AGI_SAVE_OUT)
@@ -25,7 +27,7 @@ ag_tensor *agi_unary_apply(const ag_op *op, ag_tensor *x, const void *attrs, siz
 }
 
 /* x^p:  dx = dy * p * x^(p-1) */
-static void k_pow(ag_real *y, const ag_real *x, int64_t n, const void *at)
+AGI_SIMD static void k_pow(ag_real *y, const ag_real *x, int64_t n, const void *at)
 {
     double p = *(const double *)at;
     if (p == 2)
@@ -51,11 +53,11 @@ static const ag_op POW = { .name = "pow", .n_in = 1, .n_out = 1, .forward = pow_
 ag_tensor *ag_pow(ag_tensor *x, double p) { return agi_unary_apply(&POW, x, &p, sizeof p); }
 
 /* e^x:  dx = dy * y */
-static void k_exp(ag_real *y, const ag_real *x, int64_t n, const void *at)
+AGI_SIMD static void k_exp(ag_real *y, const ag_real *x, int64_t n, const void *at)
 {
     (void)at;
     for (int64_t i = 0; i < n; i++)
-        y[i] = exp(x[i]);
+        y[i] = (ag_real)agi_exp(x[i]);
 }
 static ag_status exp_fwd(ag_ctx *c, ag_tensor *const *in, ag_tensor **out)
 {
@@ -89,7 +91,7 @@ static const ag_op LOG = { .name = "log", .n_in = 1, .n_out = 1, .forward = log_
 ag_tensor *ag_log(ag_tensor *x) { return agi_unary_apply(&LOG, x, NULL, 0); }
 
 /* sqrt x:  dx = dy / (2 y) */
-static void k_sqrt(ag_real *y, const ag_real *x, int64_t n, const void *at)
+AGI_SIMD static void k_sqrt(ag_real *y, const ag_real *x, int64_t n, const void *at)
 {
     (void)at;
     for (int64_t i = 0; i < n; i++)
@@ -108,7 +110,7 @@ static const ag_op SQRT = { .name = "sqrt", .n_in = 1, .n_out = 1, .forward = sq
 ag_tensor *ag_sqrt(ag_tensor *x) { return agi_unary_apply(&SQRT, x, NULL, 0); }
 
 /* sign x (-1, 0, 1): no gradient, as in PyTorch (zero). */
-static void k_sign(ag_real *y, const ag_real *x, int64_t n, const void *at)
+AGI_SIMD static void k_sign(ag_real *y, const ag_real *x, int64_t n, const void *at)
 {
     (void)at;
     for (int64_t i = 0; i < n; i++)
@@ -128,7 +130,7 @@ static const ag_op SIGN = { .name = "sign", .n_in = 1, .n_out = 1, .forward = si
 ag_tensor *ag_sign(ag_tensor *x) { return agi_unary_apply(&SIGN, x, NULL, 0); }
 
 /* |x|:  dx = dy * sign(x)  (0 at 0, as PyTorch) */
-static void k_abs(ag_real *y, const ag_real *x, int64_t n, const void *at)
+AGI_SIMD static void k_abs(ag_real *y, const ag_real *x, int64_t n, const void *at)
 {
     (void)at;
     for (int64_t i = 0; i < n; i++)

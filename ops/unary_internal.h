@@ -9,6 +9,15 @@ typedef void (*agi_unary_kernel)(ag_real *y, const ag_real *x, int64_t n, const 
 
 enum { AGI_SAVE_IN = 1, AGI_SAVE_OUT = 2 };
 
+/* o[i] = f(a[i], b[i]) over n elements (a fused backward such as relu_backward(dy, y)). */
+typedef void (*agi_pair_kernel)(ag_real *o, const ag_real *a, const ag_real *b, size_t n);
+
+/* The kernels run over n elements, split across threads when n is large (parallel_map.c). */
+void agi_map1(agi_unary_kernel k, ag_real *y, const ag_real *x, int64_t n, const void *attrs);
+void agi_map2(agi_binary_kernel k, ag_real *y, const ag_real *a, int64_t ia, const ag_real *b,
+              int64_t ib, int64_t n);
+void agi_map_pair(agi_pair_kernel k, ag_real *y, const ag_real *a, const ag_real *b, int64_t n);
+
 /* Forward of a one-input elementwise op: a new output of x's shape filled by k; saves the
  * input and/or the output for backward as `save` says. */
 ag_status agi_unary_forward(ag_ctx *c, ag_tensor *const *in, ag_tensor **out,

@@ -95,6 +95,73 @@ const char *ag_optim_name(const ag_optimizer *opt);
 /* Frees the optimizer and its state (not the parameters). NULL-safe. */
 void ag_optim_free(ag_optimizer *opt);
 
+/* --- learning-rate schedulers (PyTorch 1.13's torch.optim.lr_scheduler) -----------------
+ * A scheduler changes its optimizer's lr (ag_optim_set_lr) once per epoch. Made at epoch 0
+ * with the optimizer's current lr as the base, leaving it unchanged; ag_scheduler_step then
+ * moves to the next epoch with torch's recursive formula on the optimizer's current lr (so
+ * the values are torch's to the last bit, and an lr set from outside carries on as in torch):
+ *   StepLR:            lr * gamma every step_size epochs      (base * gamma^(epoch/step_size))
+ *   ExponentialLR:     lr * gamma every epoch                 (base * gamma^epoch)
+ *   CosineAnnealingLR: eta_min + (base - eta_min)(1 + cos(pi epoch / T_max)) / 2, continuing
+ *                      periodically past T_max as torch's does
+ * ReduceLROnPlateau instead takes the epoch's metric (ag_scheduler_step_metric): the metric
+ * improves when it beats the best so far by more than threshold (rel: best*(1 -+ threshold),
+ * abs: best -+ threshold, for mode min/max); after more than `patience` epochs without
+ * improvement the lr becomes max(lr * factor, min_lr) (if that changes it by more than eps)
+ * and the next `cooldown` epochs do not count. Start from AG_PLATEAU_DEFAULTS (torch's
+ * defaults) and change fields.
+ * A step refuses while an error is pending and returns it. Free a scheduler before its
+ * optimizer (it keeps a pointer to it). A NULL scheduler is AG_ERR_ARG, except for free. */
+typedef struct ag_scheduler ag_scheduler;
+
+typedef enum ag_plateau_mode { AG_PLATEAU_MIN = 0, AG_PLATEAU_MAX } ag_plateau_mode;
+typedef enum ag_threshold_mode { AG_THRESHOLD_REL = 0, AG_THRESHOLD_ABS } ag_threshold_mode;
+
+typedef struct ag_plateau_opts {
+    ag_plateau_mode mode;
+    double factor;                    /* in [0, 1) */
+    int64_t patience;
+    double threshold;
+    ag_threshold_mode threshold_mode;
+    int64_t cooldown;
+    double min_lr, eps;
+} ag_plateau_opts;
+
+#define AG_PLATEAU_DEFAULTS                                                                 \
+    ((ag_plateau_opts){ .mode = AG_PLATEAU_MIN, .factor = 0.1, .patience = 10,              \
+                        .threshold = 1e-4, .threshold_mode = AG_THRESHOLD_REL, .cooldown = 0, \
+                        .min_lr = 0, .eps = 1e-8 })
+
+/* step_size and T_max at least 1; gamma and eta_min finite and >= 0. NULL with an error
+ * otherwise. */
+ag_scheduler *ag_step_lr_new(ag_optimizer *opt, int64_t step_size, double gamma);
+ag_scheduler *ag_exponential_lr_new(ag_optimizer *opt, double gamma);
+ag_scheduler *ag_cosine_annealing_lr_new(ag_optimizer *opt, int64_t t_max, double eta_min);
+ag_scheduler *ag_reduce_lr_on_plateau_new(ag_optimizer *opt, ag_plateau_opts o);
+
+/* One epoch: ag_scheduler_step for the epoch-driven schedulers, ag_scheduler_step_metric for
+ * ReduceLROnPlateau (the other one is AG_ERR_ARG). */
+ag_status ag_scheduler_step(ag_scheduler *s);
+ag_status ag_scheduler_step_metric(ag_scheduler *s, double metric);
+
+/* The lr the last step left (torch's get_last_lr), the epoch count, and the class name
+ * ("StepLR", ...). NaN / -1 / NULL with an error for NULL. */
+double ag_scheduler_get_lr(const ag_scheduler *s);
+int64_t ag_scheduler_epoch(const ag_scheduler *s);
+const char *ag_scheduler_name(const ag_scheduler *s);
+
+void ag_scheduler_free(ag_scheduler *s);
+
+/* --- gradient clipping (torch.nn.utils) ------------------------------------------------------
+ * Both act in place on the .grad of every parameter of the list that has one (the others are
+ * skipped). ag_clip_grad_norm is clip_grad_norm_: the norm_type-norm of all the gradients
+ * together (norm_type > 0, or INFINITY for the largest |g|); if max_norm / (total + 1e-6) < 1
+ * every gradient is multiplied by it. It returns the total norm before clipping (0 when no
+ * parameter has a gradient), or NaN with an error for bad arguments. ag_clip_grad_value is
+ * clip_grad_value_: every element clamped to [-clip, clip], clip >= 0. */
+double ag_clip_grad_norm(const ag_params *params, double max_norm, double norm_type);
+ag_status ag_clip_grad_value(const ag_params *params, double clip);
+
 #ifdef __cplusplus
 }
 #endif

@@ -211,7 +211,7 @@ ag_status ag_optim_step(ag_optimizer *opt)
         if (p->kind != AGI_HEAP)
             return ag_fail(AG_ERR_STATE, "%s: parameter %s was freed", who,
                            param_label(opt, i, lbl, sizeof lbl));
-        if (p->grad && !same_shape(p->grad->shape, p->shape))
+        if (p->grad && !same_shape(p->grad->shape, p->shape)) /* shape only: no need to zero */
             return ag_fail(AG_ERR_SHAPE,
                            "%s: parameter %s has shape %s but its gradient has shape %s", who,
                            param_label(opt, i, lbl, sizeof lbl), ag_shape_str(p->shape, a),
@@ -219,10 +219,10 @@ ag_status ag_optim_step(ag_optimizer *opt)
     }
     for (int i = 0; i < opt->n; i++) {
         ag_tensor *p = opt->params[i];
-        if (!p->grad)
+        if (!agi_grad(p))
             continue;
         step_task st = { .opt = opt,
-                         .whole = { .p = p->data, .g = p->grad->data, .n = p->numel,
+                         .whole = { .p = p->data, .g = agi_grad(p)->data, .n = p->numel,
                                     .step = ++opt->steps[i] } };
         for (int k = 0; k < AGI_MAX_STATE; k++)
             st.whole.s[k] = opt->state[i][k] ? opt->state[i][k]->data : NULL;

@@ -1,0 +1,49 @@
+/* io_internal.h — the checkpoint format's constants and what the saver (checkpoint.c) and the
+ * loader (checkpoint_load.c) share, for io/ files and the fuzzers only. The byte layout is
+ * documented in docs/checkpoint-format.md; these constants are its numbers. */
+#ifndef AGI_IO_INTERNAL_H
+#define AGI_IO_INTERNAL_H
+
+#include "autograd_internal.h"
+#include "io.h"
+
+#define AGI_CKPT_MAGIC "AGRADCKP"      /* the file's first 8 bytes */
+#define AGI_CKPT_VERSION 1u            /* the format version this build writes and reads */
+#define AGI_CKPT_HEADER 40             /* magic, version, flags, dtype, count, size, checksum */
+#define AGI_CKPT_HAS_OPTIM 1u          /* flags bit 0: an optimizer section follows */
+#define AGI_CKPT_MAX_NAME 1024         /* bytes in a tensor or state name */
+#define AGI_CKPT_MAX_ALGO 64           /* bytes in an optimizer's name */
+#define AGI_CKPT_MAX_STATE 16          /* state buffers per parameter */
+#define AGI_CKPT_RNG 32                /* the generator's four 64-bit words */
+#define AGI_CKPT_TRAILER 8             /* XXH3-64 of everything before it */
+/* The smallest record: a 1-byte name, no dimensions (one element of 4 bytes), the fields. */
+#define AGI_CKPT_MIN_RECORD (4 + 1 + 4 + 8 + 4 + 8)
+
+/* One parameter's name as the checkpoint stores it (the list's name, or its index in decimal
+ * for an unnamed list), and its index in the list. */
+typedef struct agi_ckpt_name {
+    const char *s;
+    size_t len;
+    int index;
+} agi_ckpt_name;
+
+/* Bytewise order, a shorter name before a longer one that starts with it. Files store their
+ * tensors in this order, so matching a file against a model is one merge. */
+int agi_ckpt_name_cmp(const char *a, size_t alen, const char *b, size_t blen);
+
+/* Checks the parameter list given to `op` (present, non-empty, every tensor live, every name
+ * non-empty, at most AGI_CKPT_MAX_NAME bytes and unique) and returns its names sorted by
+ * agi_ckpt_name_cmp: one allocation, freed with agi_release. NULL with the error recorded. */
+agi_ckpt_name *agi_ckpt_param_names(const char *op, const ag_params *params);
+
+/* Records AG_ERR_IO "op: cannot <what> '<file>': <strerror(err)>" and returns it. */
+ag_status agi_io_fail(const char *op, const char *what, const char *file, int err);
+
+/* Loads a checkpoint held in memory (size bytes at data) exactly as ag_checkpoint_load loads
+ * a file: everything is checked before anything changes. `label` names the source in messages
+ * (the path). Built with FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION, checksum mismatches are
+ * not errors, so that a fuzzer's mutations reach the checks behind them. */
+ag_status agi_checkpoint_load_mem(const void *data, size_t size, const char *label,
+                                  const ag_params *params, ag_optimizer *opt);
+
+#endif

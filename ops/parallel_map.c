@@ -1,0 +1,62 @@
+/* parallel_map.c — elementwise kernels over large tensors, split across the thread pool.
+ *
+ * Elementwise results do not depend on how the range is split, so these are bitwise the same
+ * for any thread count. Below PAR_MIN elements (or with one thread) the kernel runs as a
+ * plain call: small tensors never pay for threads. */
+#include "parallel_internal.h"
+#include "unary_internal.h"
+
+#define PAR_MIN ((int64_t)1 << 16) /* elements: below this a thread wake-up costs more */
+#define PAR_GRAIN ((int64_t)1 << 14)
+
+typedef struct map_job {
+    int kind; /* 1: unary, 2: binary, 3: pair */
+    agi_unary_kernel k1;
+    agi_binary_kernel k2;
+    agi_pair_kernel k3;
+    ag_real *y;
+    const ag_real *a, *b;
+    int64_t ia, ib, n;
+    const void *attrs;
+} map_job;
+
+/* Runs the job's kernel over the elements of tasks [t0, t1). */
+static void run_span(void *ctx, int64_t t0, int64_t t1, int tid)
+{
+    (void)tid;
+    const map_job *j = ctx;
+    int64_t i0 = t0 * PAR_GRAIN, i1 = t1 * PAR_GRAIN < j->n ? t1 * PAR_GRAIN : j->n;
+    if (j->kind == 1)
+        j->k1(j->y + i0, j->a + i0, i1 - i0, j->attrs);
+    else if (j->kind == 2)
+        j->k2(j->y + i0, j->a + i0 * j->ia, j->ia, j->b + i0 * j->ib, j->ib, i1 - i0);
+    else
+        j->k3(j->y + i0, j->a + i0, j->b + i0, (size_t)(i1 - i0));
+}
+
+static void run(map_job *j)
+{
+    if (j->n < PAR_MIN || ag_get_num_threads() < 2)
+        run_span(j, 0, (j->n + PAR_GRAIN - 1) / PAR_GRAIN, 0);
+    else
+        agi_parallel_for((j->n + PAR_GRAIN - 1) / PAR_GRAIN, run_span, j);
+}
+
+void agi_map1(agi_unary_kernel k, ag_real *y, const ag_real *x, int64_t n, const void *attrs)
+{
+    map_job j = { .kind = 1, .k1 = k, .y = y, .a = x, .n = n, .attrs = attrs };
+    run(&j);
+}
+
+void agi_map2(agi_binary_kernel k, ag_real *y, const ag_real *a, int64_t ia, const ag_real *b,
+              int64_t ib, int64_t n)
+{
+    map_job j = { .kind = 2, .k2 = k, .y = y, .a = a, .b = b, .ia = ia, .ib = ib, .n = n };
+    run(&j);
+}
+
+void agi_map_pair(agi_pair_kernel k, ag_real *y, const ag_real *a, const ag_real *b, int64_t n)
+{
+    map_job j = { .kind = 3, .k3 = k, .y = y, .a = a, .b = b, .n = n };
+    run(&j);
+}
