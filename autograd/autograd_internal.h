@@ -75,6 +75,14 @@ struct agi_tape {
     char msg[512];
 };
 
+/* Hot elementwise loops are compiled for AVX-512, AVX2+FMA and baseline x86-64, and the
+ * loader picks the best the CPU has (an ifunc): a generic build still runs at SIMD width. */
+#if defined(__x86_64__) && defined(__GNUC__) && defined(__ELF__)
+#define AGI_SIMD __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define AGI_SIMD
+#endif
+
 /* The calling thread's tape (created on first use; never NULL). Inline: every op asks. */
 extern _Thread_local agi_tape agi_tls_tape __attribute__((tls_model("initial-exec")));
 agi_tape *agi_tape_init(void);
@@ -112,8 +120,14 @@ ag_tensor *agi_tape_view(ag_tensor *src, ag_shape s);
 ag_tensor *agi_heap_tensor(ag_shape s);
 
 /* Is t usable now (not NULL, not from an ended step or another thread's tape)? Records an
- * error naming `op` and argument `i` if not. */
-bool agi_check_live(const ag_tensor *t, const char *op, int i);
+ * error naming `op` and argument `i` if not. Inline: every op checks every input. */
+bool agi_report_dead(const ag_tensor *t, const char *op, int i);
+static inline bool agi_check_live(const ag_tensor *t, const char *op, int i)
+{
+    if (t && (t->kind == AGI_HEAP || (t->kind == AGI_TAPE && t->gen == agi_tape_get()->gen)))
+        return true;
+    return agi_report_dead(t, op, i);
+}
 
 /* Checked element count of a shape; false (and an error naming op) on negative dims or
  * overflow. */

@@ -67,8 +67,12 @@ static bool same_shape(ag_shape a, ag_shape b);
 /* Gives t's hooks its gradient, in registration order; a hook may replace it. */
 static ag_status run_hooks(ag_tensor *t)
 {
+    uint32_t gen = agi_tape_get()->gen;
     for (agi_hook *h = t->hooks; h; h = h->next) {
         ag_tensor *r = h->fn(t->gacc, h->user);
+        if (agi_tape_get()->gen != gen) /* the graph (and maybe h) is gone: touch nothing */
+            return AGI_FAIL(AG_ERR_STATE, "backward: ag_step_end was called inside a hook (the "
+                                          "graph being differentiated is gone)");
         if (ag_error() != AG_OK)
             return ag_error();
         if (!r)
@@ -124,8 +128,13 @@ static ag_status run_node(sweep *s, agi_node *nd, bool create_graph)
     }
     ag_tensor *dx[AG_MAX_OP_INPUTS] = { 0 };
     s->tp->in_backward = name;
+    uint32_t gen = s->tp->gen;
     ag_status st = nd->op->backward((ag_ctx *)nd, dy, dx);
     s->tp->in_backward = NULL;
+    if (s->tp->gen != gen) /* the graph (nd with it) is gone: touch nothing */
+        return AGI_FAIL(AG_ERR_STATE, "backward: %s: ag_step_end was called inside its backward "
+                                      "(the graph being differentiated is gone)",
+                        name);
     if (st == AG_OK)
         st = ag_error();
     if (st != AG_OK)

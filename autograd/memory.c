@@ -1,8 +1,11 @@
 /* memory.c — the allocation hook and the tape's arena.
  *
- * The arena is a list of chunks handed out with a bump pointer. Resetting it is O(1); when a
- * step needed more than one chunk, the reset merges them into one chunk of the total size, so
- * from the second step on a training loop with a fixed graph calls malloc zero times. */
+ * The arena is a list of chunks handed out with a bump pointer, and resetting it rewinds every
+ * chunk in O(chunks). Each new chunk is at least as large as all the earlier ones together,
+ * so a step of B bytes needs O(log B) chunks, and the next step, making the same requests,
+ * finds them all where they were: from the second step on a training loop with a fixed graph
+ * calls malloc zero times and touches no new page. (Merging the chunks into one at reset,
+ * as this once did, cost the second step a fresh round of page faults.) */
 #define _POSIX_C_SOURCE 200809L
 #include "autograd_internal.h"
 
@@ -85,7 +88,11 @@ static void *arena_alloc(agi_arena *a, size_t size, size_t align)
         ag_fail(AG_ERR_OOM, "out of memory: tape allocation of %zu bytes", size);
         return NULL;
     }
-    agi_chunk *c = chunk_new(size > MIN_CHUNK ? size : MIN_CHUNK);
+    size_t reserved = 0;
+    for (agi_chunk *t = a->head; t; t = t->next)
+        reserved += t->size;
+    size_t want = size > reserved ? size : reserved; /* doubles the arena: O(log) chunks */
+    agi_chunk *c = chunk_new(want > MIN_CHUNK ? want : MIN_CHUNK);
     if (!c)
         return NULL;
     if (!a->head) {
@@ -120,20 +127,6 @@ void agi_arena_free(agi_arena *a)
 
 void agi_arena_reset(agi_arena *a)
 {
-    if (a->head && a->head->next) {
-        /* Several chunks: merge into one big enough for this step's total. */
-        size_t total = 0;
-        for (agi_chunk *c = a->head; c; c = c->next)
-            total += c->size;
-        agi_chunk *one = g_alloc.alloc(sizeof(agi_chunk) + AGI_ALIGN + total, g_alloc.user);
-        if (one) {
-            agi_arena_free(a);
-            one->next = NULL;
-            one->size = total;
-            one->used = 0;
-            a->head = one;
-        }
-    }
     for (agi_chunk *c = a->head; c; c = c->next)
         c->used = 0;
     a->cur = a->head;

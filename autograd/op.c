@@ -63,9 +63,14 @@ static bool run_forward(agi_tape *tp, agi_node *nd, ag_tensor *const *in)
 {
     const ag_op *op = nd->op;
     bool prev_no_grad = tp->no_grad;
+    uint32_t gen = tp->gen;
     tp->no_grad = true;
     ag_status st = op->forward((ag_ctx *)nd, in, nd->out);
     tp->no_grad = prev_no_grad;
+    if (tp->gen != gen) /* the tape (nd and the outputs with it) is gone: touch nothing */
+        return AGI_FAIL(AG_ERR_STATE, "%s: ag_step_end was called inside the op's forward",
+                        op->name),
+               false;
     if (st == AG_OK && tp->err != AG_OK)
         st = tp->err;
     for (int k = 0; st == AG_OK && k < op->n_out; k++)

@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <time.h>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -28,9 +29,38 @@
 #define cpu_relax() atomic_signal_fence(memory_order_seq_cst)
 #endif
 
-/* How many polls a waiting thread makes before it blocks: some tens of microseconds (a
- * PAUSE takes 10 to 140 cycles depending on the CPU). */
-#define SPIN_POLLS 2000
+/* How long a waiting thread spins before it blocks, in nanoseconds: long enough to bridge
+ * the gap between two regions of one GEMM or two GEMMs of one training step, short enough
+ * that an idle pool soon stops using CPU (waking a blocked thread costs tens to hundreds of
+ * microseconds). */
+#define SPIN_NS 200000
+
+/* A spinning wait's state: polls so far and, after the first clock read, its deadline. */
+typedef struct spin {
+    unsigned polls;
+    uint64_t deadline;
+} spin;
+
+/* The monotonic clock in nanoseconds. */
+static uint64_t now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* Pauses once; false when the wait has spun for SPIN_NS and should block instead. The
+ * clock is read every 64 polls only. */
+static bool spin_again(spin *s)
+{
+    cpu_relax();
+    if (++s->polls % 64 != 0)
+        return true;
+    uint64_t t = now_ns();
+    if (s->deadline == 0)
+        s->deadline = t + SPIN_NS;
+    return t < s->deadline;
+}
 
 /* ---------------------------------------------------------------------------------------
  * The thread count
@@ -129,12 +159,9 @@ static void leave_region(void)
 static uint_fast64_t wait_for_region(uint_fast64_t seen)
 {
     uint_fast64_t g;
-    for (int i = 0; i < SPIN_POLLS; i++) {
-        g = atomic_load(&g_pool.generation);
-        if (g != seen)
+    for (spin s = { 0, 0 }; spin_again(&s);)
+        if ((g = atomic_load(&g_pool.generation)) != seen)
             return g;
-        cpu_relax();
-    }
     pthread_mutex_lock(&g_pool.mu);
     while ((g = atomic_load(&g_pool.generation)) == seen)
         pthread_cond_wait(&g_pool.wake, &g_pool.mu);
@@ -175,11 +202,9 @@ static void close_region(void)
 {
     if ((atomic_fetch_and(&g_pool.members, ~OPEN) & INSIDE_MASK) == 0)
         return;
-    for (int i = 0; i < SPIN_POLLS; i++) {
+    for (spin s = { 0, 0 }; spin_again(&s);)
         if (atomic_load(&g_pool.members) == 0)
             return;
-        cpu_relax();
-    }
     pthread_mutex_lock(&g_pool.mu);
     while (atomic_load(&g_pool.members) != 0)
         pthread_cond_wait(&g_pool.done, &g_pool.mu);

@@ -104,27 +104,20 @@ ag_tensor *agi_tape_view(ag_tensor *src, ag_shape s)
     return t;
 }
 
-bool agi_check_live(const ag_tensor *t, const char *op, int i)
+bool agi_report_dead(const ag_tensor *t, const char *op, int i)
 {
     if (!t) {
         if (ag_error() == AG_OK)
             AGI_FAIL(AG_ERR_ARG, "%s: argument %d is NULL", op, i);
-        return false;
-    }
-    if (t->kind == AGI_HEAP)
-        return true;
-    if (t->kind != AGI_TAPE) {
+    } else if (t->kind != AGI_TAPE) {
         AGI_FAIL(AG_ERR_STATE, "%s: argument %d is not a live tensor (freed?)", op, i);
-        return false;
-    }
-    if (t->gen != agi_tape_get()->gen) {
+    } else {
         AGI_FAIL(AG_ERR_STATE,
                  "%s: argument %d belongs to a step that has ended or to another thread's "
                  "tape (ag_step_end frees op results; keep values with ag_clone)",
                  op, i);
-        return false;
     }
-    return true;
+    return false;
 }
 
 bool agi_has_nonfinite(const ag_tensor *t)

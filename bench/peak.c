@@ -42,6 +42,7 @@ static double now(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
+/* qsort order for doubles. */
 static int compare_doubles(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -129,6 +130,7 @@ typedef struct probe {
     double rate[AGI_MAX_THREADS];
 } probe;
 
+/* Task body: one thread's FMA probe, recorded under its tid. */
 static void probe_task(void *ctx, int64_t begin, int64_t end, int tid)
 {
     (void)begin;
@@ -194,6 +196,7 @@ typedef struct buffers {
     float *A, *B, *C;
 } buffers;
 
+/* n floats in [-1, 1) (caller frees); exits on out-of-memory. */
 static float *random_floats(int64_t n)
 {
     float *x = malloc((size_t)n * sizeof *x);
@@ -302,6 +305,7 @@ static void print_load(const char *when)
         fclose(f);
 }
 
+/* Parses the flags, then measures and prints (a) to (d); see the top of the file. */
 int main(int argc, char **argv)
 {
     bool quick = false, openblas = true;

@@ -150,7 +150,8 @@ static ag_dataset *parse(csv_reader *r, int label_column)
     for (size_t i = 0; ds && i < rows; i++) {
         if (i > 0)
             next_line(r, &b, &e);
-        if (parse_line(r, b, e, ncols, label_col, ds->x->data + i * (ncols - 1), ds->y + i)) {
+        if (parse_line(r, b, e, ncols, label_col, ds->x->data + i * (ncols - 1), ds->y + i) !=
+            AG_OK) {
             ag_dataset_free(ds);
             ds = NULL;
         }

@@ -143,7 +143,8 @@ ag_monitor *ag_monitor_new(const char *csv_path, const char *svg_path, int epoch
 void ag_monitor_set_output(ag_monitor *m, FILE *out);
 
 /* One step done with this loss: advances the progress bar (redrawn at most 10 times a
- * second), which shows the epoch's running mean loss, steps per second and the ETA. */
+ * second), which shows the epoch's running mean loss, steps per second and the ETA. Does
+ * nothing for a NULL monitor. */
 void ag_monitor_step(ag_monitor *m, double loss);
 
 /* One epoch done: prints "epoch  3/15  loss 0.3412  train 87.65%  test 86.90%  2.41 s"

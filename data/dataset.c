@@ -1,18 +1,17 @@
-/* dataset.c — datasets in memory: creation, queries, the seeded split, statistics and
- * normalisation; and the two helpers the readers and the loader share (the seeded
- * permutation, reading a whole file through zlib). */
+/* dataset.c — datasets in memory: creation, queries, reshaping, the seeded split, statistics
+ * and normalisation; and what the loader shares (gathering samples, the seeded
+ * permutation). */
 #include "data_internal.h"
 
-#include <errno.h>
 #include <math.h>
 #include <string.h>
-#include <zlib.h>
 
 /* A dataset of n samples of shape `sample`, contents uninitialised. */
 ag_dataset *agi_dataset_new(size_t n, ag_shape sample, const char *who)
 {
     if (n == 0 || n > (size_t)INT64_MAX / sizeof(int64_t)) {
-        ag_fail(AG_ERR_ARG, "%s: a dataset needs at least one sample (got %zu)", who, n);
+        ag_fail(AG_ERR_ARG, "%s: a dataset needs at least one sample and at most 2^60 (got %zu)",
+                who, n);
         return NULL;
     }
     if (sample.ndim < 0 || sample.ndim > AG_MAX_DIMS - 1) {
@@ -206,73 +205,4 @@ ag_status ag_dataset_normalize(ag_dataset *ds, double mean, double std)
         v[i] = (ag_real)(((double)v[i] - mean) / std);
     ag_bump_version(ds->x);
     return AG_OK;
-}
-
-/* Doubles the buffer's capacity, keeping its contents. */
-static bool grow(unsigned char **buf, size_t len, size_t *cap)
-{
-    unsigned char *bigger = agi_alloc(2 * *cap);
-    if (!bigger)
-        return false;
-    memcpy(bigger, *buf, len);
-    agi_release(*buf);
-    *buf = bigger;
-    *cap *= 2;
-    return true;
-}
-
-/* Frees the buffer of a failed read and returns `st`. */
-static ag_status discard(unsigned char **buf, ag_status st)
-{
-    agi_release(*buf);
-    *buf = NULL;
-    return st;
-}
-
-/* Reads the open file to its end into *buf, NUL-terminated. */
-static ag_status read_all(gzFile gz, const char *path, const char *who, unsigned char **buf,
-                          size_t *len)
-{
-    size_t cap = (size_t)1 << 16;
-    *len = 0;
-    if (!(*buf = agi_alloc(cap)))
-        return AG_ERR_OOM;
-    int got;
-    do {
-        if (cap - *len < 2 && !grow(buf, *len, &cap))
-            return discard(buf, AG_ERR_OOM);
-        size_t room = cap - *len - 1;
-        got = gzread(gz, *buf + *len, (unsigned)(room < (1u << 30) ? room : (1u << 30)));
-        *len += got > 0 ? (size_t)got : 0;
-    } while (got > 0);
-    int code = Z_OK;
-    const char *why = gzerror(gz, &code);
-    if (code == Z_OK) {
-        (*buf)[*len] = 0;
-        return AG_OK;
-    }
-    if (code == Z_ERRNO)
-        why = strerror(errno);
-    else if (code == Z_BUF_ERROR)
-        why = "gzip data ends early (truncated file)";
-    return discard(buf, ag_fail(AG_ERR_IO, "%s: %s: %s", who, path, why));
-}
-
-/* Opens the file with zlib (which passes files that are not gzip through unchanged) and
- * reads all of it. */
-ag_status agi_read_file(const char *path, const char *who, unsigned char **buf, size_t *len)
-{
-    *buf = NULL;
-    *len = 0;
-    if (!path)
-        return ag_fail(AG_ERR_ARG, "%s: path is NULL", who);
-    errno = 0;
-    gzFile gz = gzopen(path, "rb");
-    if (!gz)
-        return ag_fail(AG_ERR_IO, "%s: %s: %s", who, path,
-                       errno ? strerror(errno) : "cannot open");
-    gzbuffer(gz, 1u << 17);
-    ag_status st = read_all(gz, path, who, buf, len);
-    gzclose_r(gz);
-    return st;
 }

@@ -49,12 +49,13 @@ ag_loader *ag_loader_new(const ag_dataset *ds, size_t batch_size, bool shuffle,
         return NULL;
     size_t batch = batch_size == 0 || batch_size > ds->n ? ds->n : batch_size;
     size_t rest = ds->n % batch;
-    *l = (ag_loader){ .ds = ds, .batch = batch, .served = ds->n - (drop_last ? rest : 0),
+    bool keep_tail = rest && !drop_last;
+    *l = (ag_loader){ .ds = ds, .batch = batch, .served = ds->n - (keep_tail ? 0 : rest),
                       .shuffle = shuffle, .rng = seed };
     l->full = batch_tensor(ds, batch);
-    l->tail = rest && !drop_last ? batch_tensor(ds, rest) : NULL;
+    l->tail = keep_tail ? batch_tensor(ds, rest) : NULL;
     l->y = agi_alloc(batch * sizeof(int64_t));
-    if (!l->full || (rest && !drop_last && !l->tail) || !l->y) {
+    if (!l->full || (keep_tail && !l->tail) || !l->y) {
         ag_loader_free(l);
         return NULL;
     }

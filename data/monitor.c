@@ -94,14 +94,15 @@ static void print_duration(FILE *f, double s)
 /* "epoch 3/15 [=========>        ] 234/469  812 it/s  ETA 0:03  loss 0.4321". */
 static void draw_bar(ag_monitor *m, double t)
 {
-    double frac = m->step < m->steps ? (double)m->step / (double)m->steps : 1;
+    size_t left = m->step < m->steps ? m->steps - m->step : 0;
+    double frac = 1 - (double)left / (double)m->steps;
     double rate = (double)m->step / (t - m->t_epoch > 1e-9 ? t - m->t_epoch : 1e-9);
     int fill = (int)(frac * BAR_WIDTH);
     fprintf(m->out, "\repoch %d/%d [", m->done + 1, m->epochs);
     for (int i = 0; i < BAR_WIDTH; i++)
         fputc(i < fill ? '=' : i == fill ? '>' : ' ', m->out);
     fprintf(m->out, "] %zu/%zu  %.0f it/s  ETA ", m->step, m->steps, rate);
-    print_duration(m->out, (double)(m->steps - (m->step < m->steps ? m->step : m->steps)) / rate);
+    print_duration(m->out, (double)left / rate);
     fprintf(m->out, "  loss %.4f\033[K", m->loss_sum / (double)m->step);
     fflush(m->out);
     m->t_drawn = t;

@@ -110,7 +110,8 @@ static void draw_curve(FILE *f, const panel *p, const curve *c, const agi_epoch_
 /* The legend in the panel's upper or lower right corner, where the curves are not. */
 static void draw_legend(FILE *f, const panel *p, const curve *cs, int nc, bool top)
 {
-    double x = p->left + PANEL_W - 90, y = top ? p->top + 18 : p->top + PANEL_H - 12 - 18 * (nc - 1);
+    double x = p->left + PANEL_W - 90;
+    double y = top ? p->top + 18 : p->top + PANEL_H - 12 - 18 * (nc - 1);
     for (int c = 0; c < nc; c++, y += 18)
         fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
                 "stroke-width=\"2\"/><text x=\"%.1f\" y=\"%.1f\">%s</text>\n", x, y - 4, x + 20,

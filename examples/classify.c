@@ -174,6 +174,17 @@ static ag_status run(ag_module *model, ag_optimizer *opt, ag_scheduler *sched,
     return AG_OK;
 }
 
+/* The run in one line. */
+static void print_header(const run_opts *o, const ag_dataset *train, const ag_dataset *test,
+                         size_t batches)
+{
+    size_t n = ag_dataset_len(train), per = o->batch && o->batch < n ? o->batch : n;
+    printf("%s: %zu training and %zu test samples; %s, lr %g (%s), %zu per batch (%zu "
+           "batches), %d epoch%s, %d thread%s, seed %llu\n", o->name, n, ag_dataset_len(test),
+           o->optim, o->lr, o->schedule, per, batches, o->epochs, o->epochs > 1 ? "s" : "",
+           o->threads, o->threads > 1 ? "s" : "", (unsigned long long)o->seed);
+}
+
 int train_classifier(ag_module *model, const ag_dataset *train, const ag_dataset *test,
                      const run_opts *o)
 {
@@ -184,12 +195,7 @@ int train_classifier(ag_module *model, const ag_dataset *train, const ag_dataset
     ag_loader *batches = ag_loader_new(train, o->batch, true, false, o->seed);
     ag_loader *tests = ag_loader_new(test, EVAL_BATCH, false, false, 0);
     ag_monitor *mon = ag_monitor_new(o->csv, o->svg, o->epochs, ag_loader_num_batches(batches));
-    printf("%s: %zu training and %zu test samples; %s, lr %g (%s), %zu per batch (%zu "
-           "batches), %d epochs, %d thread%s, seed %llu\n", o->name, ag_dataset_len(train),
-           ag_dataset_len(test), o->optim, o->lr, o->schedule,
-           o->batch ? o->batch : ag_dataset_len(train),
-           ag_loader_num_batches(batches), o->epochs, o->threads, o->threads > 1 ? "s" : "",
-           (unsigned long long)o->seed);
+    print_header(o, train, test, ag_loader_num_batches(batches));
     int status = 0;
     if (!opt || (cosine && !sched) || !batches || !tests || !mon ||
         run(model, opt, sched, batches, tests, mon, o->epochs) != AG_OK) {

@@ -32,8 +32,8 @@ const char *dataset_file(const run_opts *o, const char *file, const char *hint, 
                          size_t size);
 
 /* Trains model (logits out) on train with cross-entropy (the lr following o->schedule),
- * measures the test accuracy after every epoch, shows the run through a monitor and ends with the parameters' XXH3-64
- * fingerprint. Returns the program's exit status. */
+ * measures the test accuracy after every epoch, shows the run through a monitor and ends
+ * with the parameters' XXH3-64 fingerprint. Returns the program's exit status. */
 int train_classifier(ag_module *model, const ag_dataset *train, const ag_dataset *test,
                      const run_opts *o);
 

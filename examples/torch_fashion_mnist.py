@@ -18,6 +18,7 @@ Needs python3-torch and python3-numpy (Debian packages); not part of agrad's bui
 """
 import argparse
 import gzip
+import os
 import sys
 import time
 
@@ -28,6 +29,10 @@ import torch.nn.functional as F
 
 def read_idx(path):
     """The array stored in an IDX file (unsigned bytes), shaped by its dims."""
+    if not os.path.exists(path):
+        print(f"{path}: not found. Install the Debian package dataset-fashion-mnist, "
+              "or pass --data DIR with the four IDX files.", file=sys.stderr)
+        sys.exit(2)
     with gzip.open(path, "rb") as f:
         data = f.read()
     if data[0] or data[1] or data[2] != 0x08:

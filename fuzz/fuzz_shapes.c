@@ -17,7 +17,7 @@
 
 #define MAX_ONE ((size_t)64 << 20)
 #define MAX_LIVE ((size_t)256 << 20)
-#define MAX_FLOPS ((double)(1 << 26))
+#define MAX_WORK ((double)(1 << 26))
 #define STACK 16
 
 /* --- the capped allocator: a 16-byte header holds each block's size ------------------ */
@@ -115,9 +115,17 @@ static void push(stack *st, ag_tensor *t, bool heap)
 /* The k-th tensor from the top (wrapping), or NULL on an empty stack. */
 static ag_tensor *peek(const stack *st, int k) { return st->n ? st->t[st->n - 1 - k % st->n] : NULL; }
 
-static double flops(const ag_tensor *a, const ag_tensor *b)
+/* A bound on the work of a product of a and b: the product of every dim of both, a zero dim
+ * counted as 1 (matmul walks the batch of an empty product: reported, see README.md). */
+static double work(const ag_tensor *a, const ag_tensor *b)
 {
-    return a && b ? (double)ag_numel(a) * (double)ag_numel(b) : 0;
+    double w = 1;
+    for (int k = 0; a && b && k < 2; k++) {
+        ag_shape s = ag_shape_of(k ? b : a);
+        for (int i = 0; i < s.ndim; i++)
+            w *= s.d[i] ? (double)s.d[i] : 1;
+    }
+    return w;
 }
 
 /* --- the ops ------------------------------------------------------------------------- */
@@ -172,11 +180,11 @@ static void shape_op(prog *s, stack *st, int op)
         push(st, ag_sum_to(a, shape(s)), false);
         break;
     case 9:
-        if (flops(a, b) < MAX_FLOPS)
+        if (work(a, b) < MAX_WORK)
             push(st, ag_matmul(a, b), false);
         break;
     case 10:
-        if (flops(a, b) < MAX_FLOPS)
+        if (work(a, b) < MAX_WORK)
             push(st, ag_linear(a, b, byte(s) & 1 ? peek(st, byte(s)) : NULL), false);
         break;
     case 11:

@@ -43,12 +43,19 @@ for layer in autograd ops nn optim io data; do
     done
 done
 
-# Instrumented objects (coverage for libFuzzer, sanitizers), compiled on every core.
-echo "fuzz: compiling ${#sources[@]} library files with $CC" >&2
-printf '%s\n' "${sources[@]}" | xargs -P "$(nproc)" -I{} sh -c \
-    'src=$1; shift; exec "$@" -c "$src" -o "$0/obj/$(echo "$src" | tr / _).o"' \
-    "$out" {} "$CC" "${common[@]}" -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION \
-    -fsanitize=fuzzer-no-link "${san[@]}" 2>&1 | sed 's/^/  /' >&2
+# Instrumented objects (coverage for libFuzzer, sanitizers), compiled on every core; again
+# only when a library file (or a layer's source list) changed since the last build.
+stamp="$out/obj/.stamp"
+if [ ! -f "$stamp" ] || [ -n "$(find autograd ops nn optim io data \( -name '*.[ch]' -o \
+        -name meson.build \) -newer "$stamp" | head -n1)" ]; then
+    echo "fuzz: compiling ${#sources[@]} library files with $CC" >&2
+    rm -f "$out"/obj/*.o
+    printf '%s\n' "${sources[@]}" | xargs -P "$(nproc)" -I{} sh -c \
+        'src=$1; shift; exec "$@" -c "$src" -o "$0/obj/$(echo "$src" | tr / _).o"' \
+        "$out" {} "$CC" "${common[@]}" -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION \
+        -fsanitize=fuzzer-no-link "${san[@]}"
+    touch "$stamp"
+fi
 objs=("$out"/obj/*.o)
 
 if [ "$seeds" = 1 ]; then

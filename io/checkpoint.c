@@ -28,6 +28,7 @@
  * The parameter list (shared with the loader)
  * ------------------------------------------------------------------------------------- */
 
+/* memcmp over the common length, then the shorter name first (see io_internal.h). */
 int agi_ckpt_name_cmp(const char *a, size_t alen, const char *b, size_t blen)
 {
     int c = memcmp(a, b, alen < blen ? alen : blen);
@@ -85,6 +86,8 @@ static bool name_entry(const char *op, const ag_params *params, int i, char *dig
     return true;
 }
 
+/* Checks the list, names every entry, sorts the names and refuses a name used twice. The
+ * decimal names of an unnamed list live in the same allocation, after the entries. */
 agi_ckpt_name *agi_ckpt_param_names(const char *op, const ag_params *params)
 {
     if (!params_ok(op, params))
@@ -110,6 +113,7 @@ agi_ckpt_name *agi_ckpt_param_names(const char *op, const ag_params *params)
     return v;
 }
 
+/* The system's reason for a failed call, in the library's message style. */
 ag_status agi_io_fail(const char *op, const char *what, const char *file, int err)
 {
     return ag_fail(AG_ERR_IO, "%s: cannot %s '%s': %s", op, what, file, strerror(err));
@@ -130,11 +134,6 @@ typedef struct plan {
     uint64_t size;               /* bytes in the whole file */
 } plan;
 
-static bool same_shape(ag_shape a, ag_shape b)
-{
-    return a.ndim == b.ndim && memcmp(a.d, b.d, (size_t)a.ndim * sizeof a.d[0]) == 0;
-}
-
 /* Buffer k of parameter i, which must exist and have the parameter's shape: an optimizer
  * made over another list fails here (or in ag_optim_state, when it has fewer parameters). */
 static ag_tensor *state_of(const plan *p, int i, int k, const char **name)
@@ -142,7 +141,7 @@ static ag_tensor *state_of(const plan *p, int i, int k, const char **name)
     ag_tensor *b = ag_optim_state(p->opt, i, k, name);
     const ag_tensor *t = p->params->tensors[i];
     char bs[AG_SHAPE_STRLEN], ts[AG_SHAPE_STRLEN];
-    if (b && !same_shape(b->shape, t->shape))
+    if (b && !agi_ckpt_same_shape(b->shape, t->shape))
         return ag_fail(AG_ERR_ARG,
                        OP ": optimizer state '%s' of parameter %d has shape %s, the parameter "
                        "%s (was the optimizer made over these parameters?)",
@@ -224,6 +223,8 @@ static void flush(writer *w)
     w->used = 0;
 }
 
+/* Appends n bytes: hashed into the file's and the record's checksums, buffered, written out
+ * when the buffer fills. After a failed write only the hashing goes on (the save is lost). */
 static void put(writer *w, const void *p, size_t n)
 {
     XXH3_64bits_update(&w->file_h, p, n);
@@ -238,6 +239,7 @@ static void put(writer *w, const void *p, size_t n)
     }
 }
 
+/* An n-byte little-endian field. */
 static void put_le(writer *w, uint64_t v, int n)
 {
     unsigned char b[8];
@@ -353,6 +355,8 @@ typedef struct paths {
     char *tmp, *dir;
 } paths;
 
+/* Fills ps from path into mem (2 * strlen(path) + 8 bytes): "path.tmp", then the folder
+ * ("dir" of "dir/name", "/" of "/name", "." of "name"). */
 static void make_paths(paths *ps, const char *path, char *mem)
 {
     size_t len = strlen(path);

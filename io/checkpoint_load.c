@@ -92,6 +92,7 @@ static const char *show(const void *s, size_t n, char *buf)
  * Phase 1: parsing
  * ------------------------------------------------------------------------------------- */
 
+/* The n-byte little-endian integer at b (any alignment, any host byte order). */
 static uint64_t le_load(const unsigned char *b, int n)
 {
     uint64_t v = 0;
@@ -100,6 +101,7 @@ static uint64_t le_load(const unsigned char *b, int n)
     return v;
 }
 
+/* Does the stored checksum match the computed one? (Always, in a fuzzing build.) */
 static bool checksum_ok(uint64_t computed, const unsigned char *stored)
 {
     return computed == le_load(stored, 8) || !CHECKSUMS_MATTER;
@@ -304,7 +306,7 @@ static bool parse_states_of(reader *r, parsed *c, uint32_t j)
             return false;
         ag_shape xs = rec_shape(x);
         char a[AG_SHAPE_STRLEN], b[AG_SHAPE_STRLEN];
-        if (xs.ndim != ts.ndim || memcmp(xs.d, ts.d, (size_t)xs.ndim * sizeof xs.d[0]) != 0)
+        if (!agi_ckpt_same_shape(xs, ts))
             return bad(r, AG_ERR_FORMAT, "%s: shape %s, but the tensor's is %s", r->who,
                        ag_shape_str(xs, a), ag_shape_str(ts, b)),
                    false;
@@ -312,7 +314,7 @@ static bool parse_states_of(reader *r, parsed *c, uint32_t j)
     return true;
 }
 
-/* The optimizer section: name, step count (>= 0), learning rate (finite, >= 0), buffers per
+/* The optimizer section: name, step count (0 to 2^53), learning rate (finite, >= 0), buffers per
  * tensor, then the buffers. */
 static bool parse_optim(reader *r, parsed *c)
 {
@@ -331,8 +333,8 @@ static bool parse_optim(reader *r, parsed *c)
     c->step = (int64_t)step;
     memcpy(&c->lr, &lr_bits, 8);
     c->nstate = (uint32_t)v;
-    if (c->step < 0)
-        return bad(r, AG_ERR_FORMAT, "optimizer: step count %lld is negative",
+    if (c->step < 0 || c->step > AGI_CKPT_MAX_STEP)
+        return bad(r, AG_ERR_FORMAT, "optimizer: step count %lld is out of range (0 to 2^53)",
                    (long long)c->step),
                false;
     if (!isfinite(c->lr) || c->lr < 0)
@@ -370,6 +372,7 @@ static bool parse_tail(reader *r, parsed *c)
     return true;
 }
 
+/* Phase 1: the whole file, section by section. */
 static bool parse(reader *r, size_t size, parsed *c)
 {
     return parse_header(r, size, c) && parse_tensors(r, c) &&
@@ -401,7 +404,7 @@ static bool match_tensors(const reader *r, const parsed *c, const agi_ckpt_name 
                        show(x->name, x->name_len, a)),
                    false;
         ag_shape fs = rec_shape(x), ms = params->tensors[names[i].index]->shape;
-        if (fs.ndim != ms.ndim || memcmp(fs.d, ms.d, (size_t)fs.ndim * sizeof fs.d[0]) != 0)
+        if (!agi_ckpt_same_shape(fs, ms))
             return bad(r, AG_ERR_SHAPE, "tensor %s: shape %s in file, model has %s",
                        show(x->name, x->name_len, a), ag_shape_str(fs, b), ag_shape_str(ms, d)),
                    false;
@@ -431,9 +434,7 @@ static bool match_states_of(const reader *r, const parsed *c, const agi_ckpt_nam
                        t, x ? show(x->name, x->name_len, a) : "none",
                        buf ? show(name, strlen(name), b) : "none"),
                    false;
-        ag_shape fs = rec_shape(x);
-        if (fs.ndim != buf->shape.ndim ||
-            memcmp(fs.d, buf->shape.d, (size_t)fs.ndim * sizeof fs.d[0]) != 0)
+        if (!agi_ckpt_same_shape(rec_shape(x), buf->shape))
             return bad(r, AG_ERR_SHAPE, "tensor %s: the optimizer's state %s has shape %s "
                        "(was the optimizer made over these parameters?)", t,
                        show(name, strlen(name), b), ag_shape_str(buf->shape, a)),
@@ -519,6 +520,7 @@ static ag_status load_names(const unsigned char *data, size_t size, const char *
     return ag_error();
 }
 
+/* The fuzzers' entry (io_internal.h): the public loader without the file. */
 ag_status agi_checkpoint_load_mem(const void *data, size_t size, const char *label,
                                   const ag_params *params, ag_optimizer *opt)
 {
@@ -569,6 +571,8 @@ static ag_status read_file(const char *path, unsigned char **data, size_t *size)
     return ag_error();
 }
 
+/* Checks the arguments (the list before the file, so that a bad list costs no read), reads
+ * the file, and runs the three phases on it. */
 ag_status ag_checkpoint_load(const char *path, const ag_params *params, ag_optimizer *opt)
 {
     ag_status pending = ag_error();

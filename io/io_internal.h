@@ -4,6 +4,8 @@
 #ifndef AGI_IO_INTERNAL_H
 #define AGI_IO_INTERNAL_H
 
+#include <string.h>
+
 #include "autograd_internal.h"
 #include "io.h"
 
@@ -14,6 +16,7 @@
 #define AGI_CKPT_MAX_NAME 1024         /* bytes in a tensor or state name */
 #define AGI_CKPT_MAX_ALGO 64           /* bytes in an optimizer's name */
 #define AGI_CKPT_MAX_STATE 16          /* state buffers per parameter */
+#define AGI_CKPT_MAX_STEP (INT64_C(1) << 53) /* counts a double holds exactly (Adam's powers) */
 #define AGI_CKPT_RNG 32                /* the generator's four 64-bit words */
 #define AGI_CKPT_TRAILER 8             /* XXH3-64 of everything before it */
 /* The smallest record: a 1-byte name, no dimensions (one element of 4 bytes), the fields. */
@@ -26,6 +29,12 @@ typedef struct agi_ckpt_name {
     size_t len;
     int index;
 } agi_ckpt_name;
+
+/* Same number of dimensions (both at most AG_MAX_DIMS) and the same sizes. */
+static inline bool agi_ckpt_same_shape(ag_shape a, ag_shape b)
+{
+    return a.ndim == b.ndim && memcmp(a.d, b.d, (size_t)a.ndim * sizeof a.d[0]) == 0;
+}
 
 /* Bytewise order, a shorter name before a longer one that starts with it. Files store their
  * tensors in this order, so matching a file against a model is one merge. */

@@ -88,11 +88,13 @@ typedef struct gemm_impl {
     kernel_fn kernel;
 } gemm_impl;
 
+/* a / b rounded up, for positive a and b: block and panel counts. */
 static int64_t ceil_div(int64_t a, int64_t b)
 {
     return (a + b - 1) / b;
 }
 
+/* The smaller of a and b: the size of a last, partial block. */
 static int64_t min64(int64_t a, int64_t b)
 {
     return a < b ? a : b;

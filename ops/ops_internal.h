@@ -6,14 +6,6 @@
 #include "autograd_internal.h"
 #include "ops.h"
 
-/* Hot elementwise loops are compiled for AVX-512, AVX2+FMA and baseline x86-64, and the
- * loader picks the best the CPU has (an ifunc): a generic build still runs at SIMD width. */
-#if defined(__x86_64__) && defined(__GNUC__) && defined(__ELF__)
-#define AGI_SIMD __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define AGI_SIMD
-#endif
-
 /* Row kernels (rowops.c), vectorised: the max of x[0..n); sum_i e^(x_i - shift) in double,
  * storing each e^(x_i - shift) in y unless y is NULL; y_i = g (e^(x_i - shift) - off). */
 ag_real agi_row_max(const ag_real *x, int64_t n);

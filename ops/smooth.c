@@ -548,6 +548,14 @@ static bool broadcast3(const char *op, const ag_shape *s, ag_shape *out)
     return true;
 }
 
+/* y = c + a * b, same shapes: the flat kernel (vectorised, threaded when large). */
+AGI_SIMD static void k_addcmul(ag_real *y, const ag_real *c, const ag_real *a, const ag_real *b,
+                               int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] = c[i] + a[i] * b[i];
+}
+
 /* y = c + a * b over y's shape, each input read through its broadcast strides: the outer
  * dims are walked with a counter, the last one by the inner loop. */
 static void addcmul_map(ag_tensor *y, const ag_tensor *c, const ag_tensor *a,
@@ -559,8 +567,7 @@ static void addcmul_map(ag_tensor *y, const ag_tensor *c, const ag_tensor *a,
     const ag_real *pc = c->data, *pa = a->data, *pb = b->data;
     ag_real *py = y->data;
     if (c->numel == n && a->numel == n && b->numel == n) {
-        for (size_t i = 0; i < n; i++)
-            py[i] = pc[i] + pa[i] * pb[i];
+        agi_map_triple(k_addcmul, py, pc, pa, pb, (int64_t)n);
         return;
     }
     int nd = y->shape.ndim;

@@ -18,6 +18,12 @@ void agi_map2(agi_binary_kernel k, ag_real *y, const ag_real *a, int64_t ia, con
               int64_t ib, int64_t n);
 void agi_map_pair(agi_pair_kernel k, ag_real *y, const ag_real *a, const ag_real *b, int64_t n);
 
+/* o[i] = f(a[i], b[i], c[i]) over n elements (addcmul). */
+typedef void (*agi_triple_kernel)(ag_real *o, const ag_real *a, const ag_real *b,
+                                  const ag_real *c, int64_t n);
+void agi_map_triple(agi_triple_kernel k, ag_real *y, const ag_real *a, const ag_real *b,
+                    const ag_real *c, int64_t n);
+
 /* Forward of a one-input elementwise op: a new output of x's shape filled by k; saves the
  * input and/or the output for backward as `save` says. */
 ag_status agi_unary_forward(ag_ctx *c, ag_tensor *const *in, ag_tensor **out,

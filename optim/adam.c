@@ -11,6 +11,23 @@
  *     p   = p - (lr / (1 - beta1^t)) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
  * The step size lr / (1 - beta1^t) and sqrt(1 - beta2^t) are computed in double, as
  * PyTorch computes them in Python. */
+/* The rule without amsgrad and maximize (the common case) as a branch-free loop that
+ * vectorises: the same operations in the same order as the general loop below. */
+AGI_SIMD static void adam_plain(ag_real *restrict p, const ag_real *restrict g, ag_real *restrict m,
+                                ag_real *restrict v, size_t n, ag_real decay, ag_real wd,
+                                ag_real b1, ag_real c1, ag_real b2, ag_real c2, ag_real step_size,
+                                ag_real bc2_sqrt, ag_real eps)
+{
+    for (size_t j = 0; j < n; j++) {
+        ag_real pj = p[j] * decay;
+        ag_real d = wd != 0 ? g[j] + wd * pj : g[j];
+        m[j] = m[j] * b1 + c1 * d;
+        v[j] = v[j] * b2 + c2 * d * d;
+        ag_real denom = AGI_SQRT(v[j]) / bc2_sqrt + eps;
+        p[j] = pj + -step_size * m[j] / denom;
+    }
+}
+
 static void adam_rule(const ag_optimizer *opt, const agi_slice *x, bool decoupled)
 {
     const ag_adam_opts *o = &opt->o.adam;
@@ -23,6 +40,11 @@ static void adam_rule(const ag_optimizer *opt, const agi_slice *x, bool decouple
     const ag_real decay = (ag_real)(1 - opt->lr * o->weight_decay);
     const ag_real wd = decoupled ? 0 : (ag_real)o->weight_decay;
     ag_real *m = x->s[0], *v = x->s[1], *vmax = x->s[2];
+    if (!vmax && !o->maximize) {
+        adam_plain(x->p, x->g, m, v, x->n, decoupled ? decay : 1, wd, b1, c1, b2, c2, step_size,
+                   bc2_sqrt, eps);
+        return;
+    }
     for (size_t j = 0; j < x->n; j++) {
         ag_real p = decoupled ? x->p[j] * decay : x->p[j];
         ag_real d = agi_effective_grad(x->g[j], p, o->maximize, wd);

@@ -31,12 +31,13 @@ typedef struct shape {
     int64_t M, N, K;
 } shape;
 
-/* Odd sizes, degenerate ones, K spanning several K blocks, a short M with a long N (the
- * threads split N), and N spanning two N blocks. */
+/* Odd sizes, degenerate ones, K spanning several K blocks (for the wide and both narrow
+ * AVX-512 tiles), a short M with a long N (the threads split N), and N spanning two N
+ * blocks. */
 static const shape SHAPES[] = {
-    { 1, 1, 1 },     { 3, 5, 7 },       { 17, 33, 65 },  { 100, 1, 100 },
-    { 1, 100, 1 },   { 129, 257, 31 },  { 300, 200, 500 }, { 4, 2000, 600 },
-    { 7, 4200, 40 },
+    { 1, 1, 1 },       { 3, 5, 7 },       { 17, 33, 65 },  { 100, 1, 100 },
+    { 1, 100, 1 },     { 129, 257, 31 },  { 300, 200, 500 }, { 50, 20, 700 },
+    { 30, 9, 600 },    { 4, 2000, 600 },  { 7, 4200, 40 },
 };
 
 typedef struct scalars {
@@ -65,6 +66,7 @@ static double next_value(void)
     return (double)((int)(g_rng >> 33) % 129 - 64) / 64.0;
 }
 
+/* n values from next_value (caller frees). */
 static double *random_values(int64_t n)
 {
     double *x = malloc((size_t)n * sizeof *x);
@@ -74,12 +76,14 @@ static double *random_values(int64_t n)
     return x;
 }
 
+/* Random logical operands for a shape. */
 static operands make_operands(shape s)
 {
     return (operands){ s, random_values(s.M * s.K), random_values(s.K * s.N),
                        random_values(s.M * s.N) };
 }
 
+/* Frees what make_operands allocated. */
 static void free_operands(operands *o)
 {
     free(o->a);
@@ -95,6 +99,7 @@ typedef struct reference {
     double *value, *mag;
 } reference;
 
+/* Computes the reference for a shape's operands and one alpha/beta pair. */
 static reference make_reference(const operands *o, scalars sc)
 {
     int64_t M = o->s.M, N = o->s.N, K = o->s.K;
@@ -116,6 +121,7 @@ static reference make_reference(const operands *o, scalars sc)
     return r;
 }
 
+/* Frees what make_reference allocated. */
 static void free_reference(reference *r)
 {
     free(r->value);
@@ -167,6 +173,7 @@ static problem make_problem(const operands *o, bool ta, bool tb, int64_t pad, sc
     return p;
 }
 
+/* Frees what make_problem allocated. */
 static void free_problem(problem *p)
 {
     free(p->A);
@@ -205,11 +212,13 @@ static void check_result(const checked_case *c, double (*at)(const void *, size_
         }
 }
 
+/* Element i of a float or a double matrix, as a double: lets check_result serve both. */
 static double at_f32(const void *m, size_t i)
 {
     return ((const float *)m)[i];
 }
 
+/* at_f32 for doubles. */
 static double at_f64(const void *m, size_t i)
 {
     return ((const double *)m)[i];
@@ -308,6 +317,8 @@ static void test_sgemm_isa(agi_gemm_isa isa)
     for_all_cases(check_sgemm_case, agi_gemm_isa_name(isa));
 }
 
+/* One test per kernel set: on this machine all three run, so the AVX2 and portable paths
+ * are tested even where AVX-512 would be chosen. */
 Test(sgemm, portable_kernels)
 {
     test_sgemm_isa(AGI_GEMM_PORTABLE);
@@ -323,11 +334,14 @@ Test(sgemm, avx512_kernels)
     test_sgemm_isa(AGI_GEMM_AVX512);
 }
 
+/* Every case in double precision, with a double's tolerance. */
 Test(dgemm, all_cases)
 {
     for_all_cases(check_dgemm_case, "dgemm");
 }
 
+/* Degenerate sizes: M or N zero touches nothing; K zero (or alpha zero) only scales C and
+ * never reads A or B (here pointers to NaN). */
 Test(sgemm, empty_and_zero_k)
 {
     float c[6] = { 1, 2, 3, 4, 5, 6 }, nan = NAN;
@@ -341,9 +355,9 @@ Test(sgemm, empty_and_zero_k)
         cr_assert_eq(c[i], 0);
 }
 
+/* A size the benchmarks use, checked on a grid of elements so that it stays quick. */
 Test(sgemm, large_square_matches_reference_rows)
 {
-    /* A size the benchmarks use, checked on a few rows so that it stays quick. */
     enum { n = 1024 };
     float *A = malloc(sizeof(float) * n * n), *B = malloc(sizeof(float) * n * n);
     float *C = malloc(sizeof(float) * n * n);
@@ -373,6 +387,7 @@ Test(sgemm, large_square_matches_reference_rows)
  * The thread pool
  * ------------------------------------------------------------------------------------- */
 
+/* The default is one thread; counts are clamped to [1, AGI_MAX_THREADS]. */
 Test(threads, count_is_clamped)
 {
     cr_assert_eq(ag_get_num_threads(), 1, "the default is one thread");
@@ -394,6 +409,7 @@ typedef struct partition_log {
     atomic_int runs[MAX_TASKS];
 } partition_log;
 
+/* Task body that records, in a partition_log, which chunk ran each task. */
 static void record_tasks(void *ctx, int64_t begin, int64_t end, int tid)
 {
     partition_log *log = ctx;
@@ -403,6 +419,8 @@ static void record_tasks(void *ctx, int64_t begin, int64_t end, int tid)
     }
 }
 
+/* Every task runs once, in chunk t = [n*t/T, n*(t+1)/T) with tid t, for thread counts
+ * below, at and above the number of cores. */
 Test(threads, split_is_contiguous_and_deterministic)
 {
     static const int64_t counts[] = { 1, 2, 3, 7, 64, MAX_TASKS };
@@ -425,6 +443,7 @@ Test(threads, split_is_contiguous_and_deterministic)
         }
 }
 
+/* A region of no tasks does not call the body. */
 Test(threads, zero_tasks_calls_nothing)
 {
     static partition_log log;
@@ -448,6 +467,7 @@ static void nested_task(void *ctx, int64_t begin, int64_t end, int tid)
     }
 }
 
+/* A region opened inside a task runs serially and does not deadlock. */
 Test(threads, nested_region_runs_serially)
 {
     atomic_int inner_runs = 0;
@@ -456,6 +476,7 @@ Test(threads, nested_region_runs_serially)
     cr_assert_eq(atomic_load(&inner_runs), 4);
 }
 
+/* Task body that adds its task indices into an atomic sum. */
 static void add_tasks(void *ctx, int64_t begin, int64_t end, int tid)
 {
     (void)tid;
@@ -473,6 +494,7 @@ static void *many_regions(void *arg)
     return NULL;
 }
 
+/* Two user threads opening regions at once both get every task run exactly once. */
 Test(threads, concurrent_callers)
 {
     ag_set_num_threads(2);
@@ -497,6 +519,8 @@ static void *gemm_in_thread(void *arg)
     return NULL;
 }
 
+/* Two user threads multiplying at once, each with its own scratch, both get the answer;
+ * their scratch is freed as they exit (valgrind and LeakSanitizer would see it). */
 Test(threads, gemm_from_two_user_threads)
 {
     ag_set_num_threads(2);
@@ -511,6 +535,8 @@ Test(threads, gemm_from_two_user_threads)
     }
 }
 
+/* A forked child, which has lost the parent's workers, can still open regions; so can the
+ * parent. */
 Test(threads, pool_survives_fork)
 {
     atomic_llong sum = 0;
@@ -530,6 +556,8 @@ Test(threads, pool_survives_fork)
     cr_assert_eq(atomic_load(&sum), 2 * (16 * 17 / 2));
 }
 
+/* Scratch buffers are 64-byte aligned, kept when a request fits, grown when it does not;
+ * slots out of range give NULL. */
 Test(threads, scratch_is_aligned_and_kept)
 {
     char *a = agi_scratch(AGI_SCRATCH_GEMM, 100);

@@ -42,6 +42,18 @@ TestSuite(hostile_autograd, .fini = teardown);
 
 static ag_tensor *leaf(ag_real v) { return ag_set_requires_grad(ag_scalar(v), true); }
 
+static ag_status id_fwd(ag_ctx *c, ag_tensor *const *in, ag_tensor **out);
+
+/* A backward that fills its gradient with NaN by hand. */
+static ag_status nan_bwd(ag_ctx *c, ag_tensor *const *dy, ag_tensor **dx)
+{
+    (void)c;
+    dx[0] = ag_empty(ag_shape_of(dy[0]));
+    for (size_t i = 0; dx[0] && i < ag_numel(dx[0]); i++)
+        ag_data(dx[0])[i] = NAN;
+    return AG_OK;
+}
+
 static ag_tensor *vec(int n, ...)
 {
     ag_real v[16];
@@ -501,6 +513,14 @@ Test(hostile_autograd, anomaly_mode_names_the_op)
     EXPECT_ERR(AG_ERR_NUMERIC, "anomaly: sqrt backward produced NaN or Inf (in its div, result "
                                "of shape [])");
     cr_assert_null(ag_grad(z), "a failed backward leaves .grad alone");
+    /* a backward that writes its gradient directly (no op to catch it in) */
+    const ag_op raw = { .name = "raw", .n_in = 1, .n_out = 1, .forward = id_fwd,
+                        .backward = nan_bwd };
+    ag_tensor *y2 = ag_apply(&raw, &neg, 1, NULL, 0, NULL);
+    cr_assert_eq(ag_backward_ex(y2, (ag_backward_opts){ .grad_output = neg }), AG_ERR_NUMERIC);
+    EXPECT_ERR(AG_ERR_NUMERIC, "anomaly: raw backward produced NaN or Inf in the gradient of input "
+                               "0 (shape [2])");
+    cr_assert_null(ag_grad(neg));
     ag_step_end();
     ag_set_detect_anomaly(false);
     cr_assert_eq(ag_backward(ag_sqrt(z)), AG_OK, "without anomaly mode inf is a value");
@@ -877,4 +897,85 @@ Test(hostile_autograd, gradcheck_rejects_bad_arguments)
     cr_assert(ag_gradcheck(square, &x, 1, NULL, o, NULL));
     cr_assert(ag_gradgradcheck(square, &x, 1, NULL, o, NULL));
     ag_free(x), ag_free(c);
+}
+
+/* --- pictures of the graph ------------------------------------------------------------- */
+
+Test(hostile_autograd, export_dot_rejects_bad_arguments)
+{
+    ag_tensor *x = leaf(2), *c = ag_scalar(3);
+    ag_tensor *y = ag_mul(ag_add(x, c), x);
+    FILE *f = tmpfile();
+    cr_assert_eq(ag_export_dot(NULL, NULL, f), AG_ERR_ARG);
+    EXPECT_ERR(AG_ERR_ARG, "export_dot: argument 0 is NULL");
+    cr_assert_eq(ag_export_dot(y, NULL, NULL), AG_ERR_ARG);
+    EXPECT_ERR(AG_ERR_ARG, "export_dot: the file is NULL");
+    cr_assert_eq(ag_export_dot_file(y, NULL, NULL), AG_ERR_ARG);
+    EXPECT_ERR(AG_ERR_ARG, "export_dot: the path is NULL");
+    cr_assert_eq(ag_export_dot_file(y, NULL, "/nonexistent-dir/graph.dot"), AG_ERR_IO);
+    EXPECT_ERR(AG_ERR_IO, "export_dot: cannot open '/nonexistent-dir/graph.dot': No such file or "
+                          "directory");
+    FILE *ro = fopen("/dev/null", "r");
+    cr_assert_eq(ag_export_dot(y, NULL, ro), AG_ERR_IO, "a stream that cannot be written");
+    EXPECT_ERR(AG_ERR_IO, "export_dot: writing the graph failed");
+    fclose(ro);
+    /* a names list with holes, a negative count, NULL arrays: names are just left out */
+    const ag_params holes = { 2, (ag_tensor *[]){ x, c }, (const char *[]){ NULL, "c\"\\" } };
+    cr_assert_eq(ag_export_dot(y, &holes, f), AG_OK);
+    cr_assert_eq(ag_export_dot(y, &(ag_params){ -5, NULL, NULL }, f), AG_OK);
+    cr_assert_eq(ag_export_dot(y, &(ag_params){ 2, NULL, (const char *[]){ "a", "b" } }, f), AG_OK);
+    cr_assert_eq(ag_export_dot(c, NULL, f), AG_OK, "a leaf is a graph of one box");
+    EXPECT_NO_ERR();
+    ag_step_end();
+    cr_assert_eq(ag_export_dot(y, NULL, f), AG_ERR_STATE);
+    EXPECT_ERR(AG_ERR_STATE, STALE_MSG("export_dot", 0));
+    fclose(f);
+    ag_free(x), ag_free(c);
+}
+
+/* --- ending the step from inside the tape's own callbacks ------------------------------ */
+
+static ag_tensor *hook_ends_step(ag_tensor *g, void *user)
+{
+    (void)g, (void)user;
+    ag_step_end();
+    return NULL;
+}
+static ag_status fwd_ends_step(ag_ctx *c, ag_tensor *const *in, ag_tensor **out)
+{
+    ag_status st = id_fwd(c, in, out);
+    ag_step_end();
+    return st;
+}
+static ag_status bwd_ends_step(ag_ctx *c, ag_tensor *const *dy, ag_tensor **dx)
+{
+    (void)c;
+    dx[0] = dy[0];
+    ag_step_end();
+    return AG_OK;
+}
+
+Test(hostile_autograd, step_end_inside_forward_backward_or_hook_is_refused)
+{
+    ag_tensor *x = ag_set_requires_grad(vec(3, 1.0, 2.0, 3.0), true);
+    const ag_op f = { .name = "ends_in_fwd", .n_in = 1, .n_out = 1, .forward = fwd_ends_step,
+                      .backward = copy_bwd };
+    cr_assert_null(ag_apply(&f, &x, 1, NULL, 0, NULL));
+    EXPECT_ERR(AG_ERR_STATE, "ends_in_fwd: ag_step_end was called inside the op's forward");
+
+    ag_tensor *y = ag_tanh(ag_mul(x, x));
+    ag_register_hook(y, hook_ends_step, NULL);
+    cr_assert_eq(ag_backward(ag_sum(y)), AG_ERR_STATE);
+    EXPECT_ERR(AG_ERR_STATE, "backward: ag_step_end was called inside a hook (the graph being "
+                             "differentiated is gone)");
+    cr_assert_null(ag_grad(x));
+
+    const ag_op b = { .name = "ends_in_bwd", .n_in = 1, .n_out = 1, .forward = id_fwd,
+                      .backward = bwd_ends_step };
+    cr_assert_eq(ag_backward(ag_sum(ag_apply(&b, &x, 1, NULL, 0, NULL))), AG_ERR_STATE);
+    EXPECT_ERR(AG_ERR_STATE, "backward: ends_in_bwd: ag_step_end was called inside its backward "
+                             "(the graph being differentiated is gone)");
+    cr_assert_null(ag_grad(x));
+    cr_assert_eq(ag_backward(ag_sum(ag_mul(x, x))), AG_OK, "the tape works on");
+    ag_free(x);
 }

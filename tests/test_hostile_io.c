@@ -120,7 +120,7 @@ Test(hostile_io, bad_parameter_names_and_tensors)
     ag_free(o->t);
 }
 
-/* An optimizer that is not over the given parameters is refused at save. */
+/* An optimizer that is not over the given parameters is refused, at save and at load. */
 Test(hostile_io, optimizer_over_other_parameters)
 {
     one *o = one_new();
@@ -136,6 +136,10 @@ Test(hostile_io, optimizer_over_other_parameters)
                                      on_one),
                   AG_ERR_ARG, "adam: state of parameter 1 requested, but there are 1");
     cr_expect_eq(scratch_count(NULL, NULL, 0), 0);
+    cr_assert_eq(ag_checkpoint_save(path, &o->p, on_one), AG_OK, "%s", ag_error_message());
+    expect_status(ag_checkpoint_load(path, &o->p, on_other), AG_ERR_SHAPE,
+                  "checkpoint_load: '%s': tensor 'w': the optimizer's state 'exp_avg' has shape "
+                  "[3] (was the optimizer made over these parameters?)", path);
     ag_optim_free(on_other), ag_optim_free(on_one);
     ag_free(other), ag_free(o->t);
 }
@@ -604,7 +608,9 @@ Test(hostile_io, lying_optimizer_section)
         const char *msg;
     } cases[] = {
         { "", 0, 0.1, 0, "optimizer: name length 0 (must be 1 to 64)" },
-        { "adam", -1, 0.1, 0, "optimizer: step count -1 is negative" },
+        { "adam", -1, 0.1, 0, "optimizer: step count -1 is out of range (0 to 2^53)" },
+        { "adam", INT64_MAX, 0.1, 0, "optimizer: step count 9223372036854775807 is out of "
+                                     "range (0 to 2^53)" },
         { "adam", 0, NAN, 0, "optimizer: learning rate nan is not a finite number >= 0" },
         { "adam", 0, -1, 0, "optimizer: learning rate -1 is not a finite number >= 0" },
         { "adam", 0, 0.1, 17, "optimizer: 17 state buffers per tensor (at most 16)" },

@@ -525,7 +525,6 @@ Test(hostile_ops, reductions_of_empty_tensors, .fini = free_all)
     cr_assert_eq(ag_backward(ag_sum(ag_logsumexp(x, 1, false))), AG_OK);
     cr_assert_eq(ag_backward(ag_sum(ag_mean_dim(x, 0, false))), AG_OK);
     EXPECT_NO_ERR();
-    ag_free(x);
 }
 
 Test(hostile_ops, empty_tensors_through_every_kind_of_op, .fini = free_all)
@@ -558,7 +557,6 @@ Test(hostile_ops, empty_tensors_through_every_kind_of_op, .fini = free_all)
         cr_assert_eq(ag_backward(ag_sum(ys[i])), AG_OK, "op %zu: %s", i, ag_error_message());
         shape_is(ag_grad(x), AG_SHAPE(0, 3));
     }
-    ag_free(x);
 }
 
 Test(hostile_ops, matmul_and_linear_with_empty_sizes, .fini = free_all)
@@ -590,7 +588,6 @@ Test(hostile_ops, matmul_and_linear_with_empty_sizes, .fini = free_all)
     ag_tensor *rows = G(Z(AG_SHAPE(0, 5))), *w2 = G(K(ag_ones(AG_SHAPE(3, 5))));
     cr_assert_eq(ag_backward(ag_sum(ag_matmul(rows, ag_transpose(w2, 0, 1)))), AG_OK);
     values_are(ag_sum(ag_grad(w2)), 1, 0.0);
-    ag_free(x), ag_free(w), ag_free(bb), ag_free(rows), ag_free(w2);
 }
 
 Test(hostile_ops, losses_of_empty_batches, .fini = free_all)
@@ -671,5 +668,110 @@ Test(hostile_ops, gradients_at_nan_and_inf, .fini = free_all)
     values_are(ag_grad(a), 2, 1.0, 1.0);
     values_are(ag_grad(b), 2, 1.0, 1.0);
     EXPECT_NO_ERR();
-    ag_free(x), ag_free(m), ag_free(md), ag_free(a), ag_free(b);
+}
+
+/* --- normalisation, embedding, dropout ------------------------------------------------- */
+
+Test(hostile_ops, layer_norm_arguments, .fini = free_all)
+{
+    ag_tensor *x = T(AG_SHAPE(2, 3), 1.0, 2.0, 3.0, 4.0, 5.0, 6.0), *w3 = Z(AG_SHAPE(3));
+    ag_tensor *w4 = Z(AG_SHAPE(4));
+    NULL_ARG(ag_layer_norm(NULL, AG_SHAPE(3), NULL, NULL, 1e-5), "layer_norm: argument 0 is NULL");
+    FAILS(ag_layer_norm(x, AG_SHAPE(4), NULL, NULL, 1e-5), AG_ERR_SHAPE,
+          "layer_norm: normalized_shape [4] does not match the last dims of input of shape [2,3]");
+    FAILS(ag_layer_norm(x, AG_SCALAR, NULL, NULL, 1e-5), AG_ERR_SHAPE,
+          "layer_norm: normalized_shape [] does not match the last dims of input of shape [2,3]");
+    FAILS(ag_layer_norm(x, AG_SHAPE(1, 2, 3), NULL, NULL, 1e-5), AG_ERR_SHAPE,
+          "layer_norm: normalized_shape [1,2,3] does not match the last dims of input of shape [2,3]");
+    FAILS(ag_layer_norm(x, (ag_shape){ .ndim = 9 }, NULL, NULL, 1e-5), AG_ERR_SHAPE,
+          "layer_norm: normalized_shape (bad ndim) does not match the last dims of input of shape [2,3]");
+    FAILS(ag_layer_norm(x, AG_SHAPE(3), w4, NULL, 1e-5), AG_ERR_SHAPE,
+          "layer_norm: weight of shape [4] does not match [3]");
+    FAILS(ag_layer_norm(x, AG_SHAPE(3), w3, w4, 1e-5), AG_ERR_SHAPE,
+          "layer_norm: bias of shape [4] does not match [3]");
+    FAILS(ag_layer_norm(x, AG_SHAPE(3), NULL, NULL, -1), AG_ERR_ARG,
+          "layer_norm: eps must be finite and >= 0 (got -1)");
+    FAILS(ag_layer_norm(x, AG_SHAPE(3), NULL, NULL, NAN), AG_ERR_ARG,
+          "layer_norm: eps must be finite and >= 0 (got nan)");
+    ag_tensor *old = ag_add(w3, w3);
+    ag_step_end();
+    FAILS(ag_layer_norm(x, AG_SHAPE(3), old, NULL, 1e-5), AG_ERR_STATE, STALE("layer_norm", 2));
+    /* a constant row normalises to 0 (eps keeps it finite); NaN spoils its own row only */
+    ag_tensor *c = T(AG_SHAPE(2, 2), 5.0, 5.0, NAN, 1.0);
+    values_are(ag_layer_norm(c, AG_SHAPE(2), NULL, NULL, 1e-5), 4, 0.0, 0.0, NAN, NAN);
+    shape_is(ag_layer_norm(Z(AG_SHAPE(0, 3)), AG_SHAPE(3), NULL, NULL, 1e-5), AG_SHAPE(0, 3));
+    EXPECT_NO_ERR();
+}
+
+Test(hostile_ops, batch_norm_arguments_and_running_stats, .fini = free_all)
+{
+    ag_tensor *x = T(AG_SHAPE(2, 3), 1.0, 2.0, 3.0, 4.0, 5.0, 6.0);
+    ag_tensor *rm = Z(AG_SHAPE(3)), *rv = K(ag_ones(AG_SHAPE(3))), *r2 = Z(AG_SHAPE(2));
+    NULL_ARG(ag_batch_norm(NULL, rm, rv, NULL, NULL, true, 0.1, 1e-5), "batch_norm: argument 0 is NULL");
+    FAILS(ag_batch_norm(Z(AG_SHAPE(3)), NULL, NULL, NULL, NULL, true, 0.1, 1e-5), AG_ERR_SHAPE,
+          "batch_norm: input must be (N, C) or (N, C, L), got shape [3]");
+    FAILS(ag_batch_norm(x, r2, rv, NULL, NULL, true, 0.1, 1e-5), AG_ERR_SHAPE,
+          "batch_norm: running_mean of shape [2] does not match [3]");
+    FAILS(ag_batch_norm(x, rm, rv, r2, NULL, true, 0.1, 1e-5), AG_ERR_SHAPE,
+          "batch_norm: weight of shape [2] does not match [3]");
+    FAILS(ag_batch_norm(x, rm, NULL, NULL, NULL, true, 0.1, 1e-5), AG_ERR_ARG,
+          "batch_norm: running_mean and running_var must be given together (or both NULL)");
+    FAILS(ag_batch_norm(x, NULL, NULL, NULL, NULL, false, 0.1, 1e-5), AG_ERR_ARG,
+          "batch_norm: running_mean and running_var are needed when not training");
+    FAILS(ag_batch_norm(x, rm, rv, NULL, NULL, true, 2, 1e-5), AG_ERR_ARG,
+          "batch_norm: momentum must be in [0, 1] (got 2)");
+    FAILS(ag_batch_norm(x, rm, rv, NULL, NULL, true, 0.1, NAN), AG_ERR_ARG,
+          "batch_norm: eps must be finite and >= 0 (got nan)");
+    FAILS(ag_batch_norm(T(AG_SHAPE(1, 3), 1.0, 2.0, 3.0), rm, rv, NULL, NULL, true, 0.1, 1e-5),
+          AG_ERR_ARG, "batch_norm: expected more than 1 value per channel when training, got input "
+                      "of shape [1,3]");
+    values_are(rm, 3, 0.0, 0.0, 0.0); /* no refused call touched the running statistics */
+    values_are(rv, 3, 1.0, 1.0, 1.0);
+    /* an empty batch: an empty result, and the statistics are left alone */
+    shape_is(ag_batch_norm(Z(AG_SHAPE(0, 3)), rm, rv, NULL, NULL, true, 0.1, 1e-5), AG_SHAPE(0, 3));
+    values_are(rm, 3, 0.0, 0.0, 0.0);
+    values_are(rv, 3, 1.0, 1.0, 1.0);
+    /* while an error is pending nothing is computed and nothing is blended */
+    ag_fail(AG_ERR_IO, "pending");
+    cr_assert_null(ag_batch_norm(x, rm, rv, NULL, NULL, true, 0.1, 1e-5));
+    EXPECT_ERR(AG_ERR_IO, "pending");
+    values_are(rm, 3, 0.0, 0.0, 0.0);
+    cr_assert_not_null(ag_batch_norm(x, rm, rv, NULL, NULL, true, 0.1, 1e-5));
+    values_are(rm, 3, 0.25, 0.35, 0.45);
+    EXPECT_NO_ERR();
+}
+
+Test(hostile_ops, embedding_and_dropout_arguments, .fini = free_all)
+{
+    ag_tensor *w = T(AG_SHAPE(4, 2), 0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0);
+    NULL_ARG(ag_embedding(NULL, (int64_t[]){ 0 }, AG_SHAPE(1)), "embedding: argument 0 is NULL");
+    FAILS(ag_embedding(Z(AG_SHAPE(3)), (int64_t[]){ 0 }, AG_SHAPE(1)), AG_ERR_SHAPE,
+          "embedding: weight must be 2-d (num_embeddings, embedding_dim), got shape [3]");
+    NULL_ARG(ag_embedding(w, NULL, AG_SHAPE(2)), "embedding: indices are NULL");
+    FAILS(ag_embedding(w, (int64_t[]){ 0, 4 }, AG_SHAPE(2)), AG_ERR_ARG,
+          "embedding: index 4 (at position 1) is out of range for 4 embeddings");
+    FAILS(ag_embedding(w, (int64_t[]){ -1 }, AG_SHAPE(1)), AG_ERR_ARG,
+          "embedding: index -1 (at position 0) is out of range for 4 embeddings");
+    FAILS(ag_embedding(w, (int64_t[]){ 0 }, (ag_shape){ .ndim = 8 }), AG_ERR_SHAPE,
+          "embedding: indices of 8 dims (at most 7)");
+    FAILS(ag_embedding(w, (int64_t[]){ 0 }, AG_SHAPE(-1)), AG_ERR_SHAPE,
+          "embedding: negative dimension in shape [-1]");
+    shape_is(ag_embedding(w, NULL, AG_SHAPE(0)), AG_SHAPE(0, 2));
+    values_are(ag_embedding(w, (int64_t[]){ 3, 3 }, AG_SHAPE(2)), 4, 6.0, 7.0, 6.0, 7.0);
+    /* a row picked twice gets both gradients */
+    ag_tensor *wg = G(K(ag_clone(w)));
+    cr_assert_eq(ag_backward(ag_sum(ag_embedding(wg, (int64_t[]){ 1, 1, 0 }, AG_SHAPE(3)))), AG_OK);
+    values_are(ag_grad(wg), 8, 1.0, 1.0, 2.0, 2.0, 0.0, 0.0, 0.0, 0.0);
+
+    ag_tensor *x = T(AG_SHAPE(3), 1.0, NAN, 3.0);
+    NULL_ARG(ag_dropout(NULL, 0.5, true), "dropout: argument 0 is NULL");
+    FAILS(ag_dropout(x, 1.5, true), AG_ERR_ARG, "dropout: probability has to be between 0 and 1, but got 1.5");
+    FAILS(ag_dropout(x, -0.1, false), AG_ERR_ARG,
+          "dropout: probability has to be between 0 and 1, but got -0.1");
+    FAILS(ag_dropout(x, NAN, true), AG_ERR_ARG, "dropout: probability has to be between 0 and 1, but got nan");
+    cr_assert_eq(ag_dropout(x, 0.5, false), x, "not training: x itself");
+    cr_assert_eq(ag_dropout(x, 0, true), x, "p = 0: x itself");
+    values_are(ag_dropout(x, 1, true), 3, 0.0, NAN, 0.0); /* x * 0, as PyTorch: NaN stays */
+    shape_is(ag_dropout(Z(AG_SHAPE(0, 2)), 0.5, true), AG_SHAPE(0, 2));
+    EXPECT_NO_ERR();
 }

@@ -5,7 +5,58 @@
  * and two threads training two different models at once, each bitwise as alone. Each
  * error's code and full message are pinned. Double build. */
 #define _POSIX_C_SOURCE 200809L
+#ifndef AG_TEST_STANDALONE
 #include <criterion/criterion.h>
+#else
+/* Without Criterion, for ThreadSanitizer (Criterion's sandbox does not start under TSan):
+ *   cc -fsanitize=thread -DAG_TEST_STANDALONE -DAG_DOUBLE <includes> tests/test_hostile_optim.c \
+ *      <tsan build>/libagrad64.a -lm -lpthread -lxxhash -lz && ./a.out [name filter]
+ * runs the tests in-process, each assertion a plain check that exits on failure. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+typedef void (*sa_test)(void);
+static struct {
+    const char *name;
+    sa_test fn, fini;
+} sa_tests[64];
+static int sa_n;
+static void sa_fail(const char *file, int line, const char *what)
+{
+    fprintf(stderr, "%s:%d: check failed: %s\n", file, line, what);
+    exit(1);
+}
+#define TestSuite(suite, ...) static const struct { int dummy; void (*fini)(void); } sa_suite_##suite = { 0, __VA_ARGS__ }
+#define Test(S, N, ...)                                                                    \
+    static void S##_##N(void);                                                             \
+    __attribute__((constructor)) static void sa_reg_##S##_##N(void)                        \
+    {                                                                                      \
+        sa_tests[sa_n].name = #S "/" #N;                                                   \
+        sa_tests[sa_n].fini = sa_suite_##S.fini;                                           \
+        sa_tests[sa_n++].fn = S##_##N;                                                     \
+    }                                                                                      \
+    static void S##_##N(void)
+#define cr_assert(c, ...) ((c) ? (void)0 : sa_fail(__FILE__, __LINE__, #c))
+#define cr_assert_not(c, ...) cr_assert(!(c))
+#define cr_assert_eq(a, b, ...) cr_assert((a) == (b))
+#define cr_assert_null(p, ...) cr_assert((p) == NULL)
+#define cr_assert_not_null(p, ...) cr_assert((p) != NULL)
+#define cr_assert_str_eq(a, b, ...) cr_assert(strcmp((a), (b)) == 0)
+#define cr_assert_arr_eq(a, b, n, ...) cr_assert(memcmp((a), (b), (n)) == 0)
+int main(int argc, char **argv)
+{
+    int ran = 0;
+    for (int i = 0; i < sa_n; i++)
+        if (argc < 2 || strstr(sa_tests[i].name, argv[1])) {
+            sa_tests[i].fn();
+            if (sa_tests[i].fini)
+                sa_tests[i].fini();
+            fprintf(stderr, "[PASS] %s\n", sa_tests[i].name);
+            ran++;
+        }
+    return ran ? 0 : 2;
+}
+#endif
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -379,12 +430,14 @@ Test(hostile_optim, clipping_checks_its_list)
 
 /* --- two threads, two models ----------------------------------------------------------- */
 
-/* A small regression model (Linear-Tanh-Linear, MSE) or classifier (Linear-ReLU-Linear,
- * cross-entropy), trained with SGD with momentum for `steps` steps on data drawn from the
- * thread's own generator. The final parameters are copied out. */
+/* A small regression model (kind 0: Linear-Tanh-Linear, MSE), a small classifier (kind 1:
+ * Linear-ReLU-Linear, cross-entropy), or a wide regression model (kind 2: 128 wide, batch
+ * 256, so that its products are large enough for the GEMM's thread pool), trained with SGD
+ * with momentum for `steps` steps on data drawn from the thread's own generator. The final
+ * parameters are copied out. */
 typedef struct job {
     int kind, steps;
-    ag_real out[256];
+    ag_real *out;
     size_t n_out;
     ag_status st;
 } job;
@@ -393,8 +446,9 @@ static void *train(void *arg)
 {
     job *j = arg;
     ag_manual_seed(1000 + (uint64_t)j->kind);
-    bool cls = j->kind == 1;
-    int in = cls ? 2 : 3, hidden = cls ? 5 : 4, out = cls ? 3 : 1, n = 16;
+    bool cls = j->kind == 1, wide = j->kind == 2;
+    int in = cls ? 2 : wide ? 128 : 3, hidden = cls ? 5 : wide ? 128 : 4;
+    int out = cls ? 3 : wide ? 4 : 1, n = wide ? 256 : 16;
     ag_module *m = ag_sequential_new(3, (ag_module *[]){
         ag_linear_new(in, hidden, true), cls ? ag_relu_new() : ag_tanh_new(),
         ag_linear_new(hidden, out, true) });
@@ -414,50 +468,64 @@ static void *train(void *arg)
         ag_step_end();
     }
     j->n_out = 0;
-    for (int i = 0; i < ps->n; i++) {
+    for (int i = 0; i < ps->n; i++)
+        j->n_out += ag_numel(ps->tensors[i]);
+    j->out = malloc(j->n_out * sizeof(ag_real));
+    for (int i = 0, at = 0; i < ps->n; i++) {
         size_t k = ag_numel(ps->tensors[i]);
-        memcpy(j->out + j->n_out, ag_cdata(ps->tensors[i]), k * sizeof(ag_real));
-        j->n_out += k;
+        memcpy(j->out + at, ag_cdata(ps->tensors[i]), k * sizeof(ag_real));
+        at += (int)k;
     }
     ag_optim_free(opt), ag_loss_free(lf), ag_module_free(m), ag_free(x), ag_free(y);
     return NULL;
 }
 
-static void run_pair(job *a, job *b)
+/* Runs the jobs on threads of their own, all at once. */
+static void run_together(job *jobs, int n)
 {
-    pthread_t ta, tb;
-    cr_assert_eq(pthread_create(&ta, NULL, train, a), 0);
-    cr_assert_eq(pthread_create(&tb, NULL, train, b), 0);
-    pthread_join(ta, NULL);
-    pthread_join(tb, NULL);
+    pthread_t t[4];
+    for (int k = 0; k < n; k++)
+        cr_assert_eq(pthread_create(&t[k], NULL, train, &jobs[k]), 0);
+    for (int k = 0; k < n; k++)
+        pthread_join(t[k], NULL);
 }
 
-Test(hostile_optim, two_threads_train_two_models_bitwise_as_alone, .timeout = 120)
+static void same_as_alone(job *both, job *alone, int n)
 {
-    job alone[2] = { { .kind = 0, .steps = 300 }, { .kind = 1, .steps = 300 } };
-    for (int k = 0; k < 2; k++) {
-        pthread_t t; /* alone: one thread at a time */
-        pthread_create(&t, NULL, train, &alone[k]);
-        pthread_join(t, NULL);
+    for (int k = 0; k < n; k++) {
+        cr_assert_eq(both[k].st, AG_OK);
+        cr_assert_eq(both[k].n_out, alone[k].n_out);
+        cr_assert_arr_eq(both[k].out, alone[k].out, alone[k].n_out * sizeof(ag_real),
+                         "model %d differs when trained beside another", both[k].kind);
+        free(both[k].out);
+    }
+}
+
+Test(hostile_optim, two_threads_train_two_models_bitwise_as_alone, .timeout = 300)
+{
+    job alone[3] = { { .kind = 0, .steps = 300 }, { .kind = 1, .steps = 300 },
+                     { .kind = 2, .steps = 10 } };
+    for (int k = 0; k < 2; k++) { /* alone: one thread at a time */
+        run_together(&alone[k], 1);
         cr_assert_eq(alone[k].st, AG_OK);
     }
     cr_assert_eq(alone[0].n_out, 4 * 3 + 4 + 1 * 4 + 1);
     cr_assert_eq(alone[1].n_out, 5 * 2 + 5 + 3 * 5 + 3);
     for (int round = 0; round < 3; round++) {
         job both[2] = { { .kind = 0, .steps = 300 }, { .kind = 1, .steps = 300 } };
-        run_pair(&both[0], &both[1]);
-        for (int k = 0; k < 2; k++) {
-            cr_assert_eq(both[k].st, AG_OK);
-            cr_assert_eq(both[k].n_out, alone[k].n_out);
-            cr_assert_arr_eq(both[k].out, alone[k].out, alone[k].n_out * sizeof(ag_real),
-                             "model %d differs when trained beside the other (round %d)", k, round);
-        }
+        run_together(both, 2);
+        same_as_alone(both, alone, 2);
     }
-    /* and with the kernels allowed several threads (the pool is shared by both) */
+    /* with the kernels allowed 4 threads, the wide model's products run on the shared pool
+     * while the small model trains beside it; results are bitwise those of the same thread
+     * count alone */
     ag_set_num_threads(4);
-    job both[2] = { { .kind = 0, .steps = 300 }, { .kind = 1, .steps = 300 } };
-    run_pair(&both[0], &both[1]);
+    run_together(&alone[2], 1);
+    job both[2] = { { .kind = 2, .steps = 10 }, { .kind = 0, .steps = 300 } };
+    run_together(both, 2);
+    job ref[2] = { alone[2], alone[0] };
+    same_as_alone(both, ref, 2);
     ag_set_num_threads(1);
-    for (int k = 0; k < 2; k++)
-        cr_assert_arr_eq(both[k].out, alone[k].out, alone[k].n_out * sizeof(ag_real));
+    for (int k = 0; k < 3; k++)
+        free(alone[k].out);
 }

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 PACKAGES=(gcc libc6-dev meson ninja-build pkg-config libcriterion-dev libxxhash-dev
-          libjansson-dev zlib1g-dev valgrind python3)
+          libjansson-dev zlib1g-dev valgrind python3 dataset-fashion-mnist)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
