@@ -36,23 +36,26 @@ static red_iter make_iter(ag_shape s, unsigned mask)
 
 /* Sum of n contiguous values, pairwise: error grows with log n, not n, which matters when
  * ag_real is double (in float the double accumulator alone would do). */
-static double pairwise_sum(const ag_real *x, size_t n)
+AGI_SIMD static double pairwise_sum(const ag_real *x, size_t n)
 {
-    if (n <= 256) {
-        double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    if (n <= 512) { /* 16 independent lanes: a loop the compiler vectorises */
+        double part[16] = { 0 }, s = 0;
         size_t i = 0;
-        for (; i + 4 <= n; i += 4)
-            s0 += x[i], s1 += x[i + 1], s2 += x[i + 2], s3 += x[i + 3];
+        for (; i + 16 <= n; i += 16)
+            for (int j = 0; j < 16; j++)
+                part[j] += x[i + j];
+        for (int j = 0; j < 16; j++)
+            s += part[j];
         for (; i < n; i++)
-            s0 += x[i];
-        return (s0 + s1) + (s2 + s3);
+            s += x[i];
+        return s;
     }
     size_t h = n / 2;
     return pairwise_sum(x, h) + pairwise_sum(x + h, n - h);
 }
 
 /* acc[o] += x[i] over the reduced dims, acc zeroed by the caller. */
-static void sum_into(double *acc, const ag_real *x, size_t n, red_iter it)
+AGI_SIMD static void sum_into(double *acc, const ag_real *x, size_t n, red_iter it)
 {
     if (it.nd == 0) {
         acc[0] += x[0];
