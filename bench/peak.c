@@ -12,7 +12,7 @@
  *   --quick        tiny sizes and one run each: a smoke test for sanitizers and valgrind
  *   --no-openblas  skip the OpenBLAS comparison
  */
-#define _GNU_SOURCE
+#define _POSIX_C_SOURCE 200809L
 
 #include "autograd.h"
 #include "gemm_internal.h"

@@ -230,7 +230,7 @@ static rec *alloc_records(reader *r, uint64_t n, const char *what)
 }
 
 /* The file starts with the magic; then, in this order so that each message is the useful
- * one, the version, the size of the header, its checksum, the fields and the file size. */
+ * one: the header's 40 bytes, the version, the header checksum, the fields, the file size. */
 static bool parse_header(reader *r, size_t size, parsed *c)
 {
     const unsigned char *h = r->p;

@@ -9,16 +9,17 @@
 #include "autograd_internal.h"
 #include "io.h"
 
-#define AGI_CKPT_MAGIC "AGRADCKP"      /* the file's first 8 bytes */
-#define AGI_CKPT_VERSION 1u            /* the format version this build writes and reads */
-#define AGI_CKPT_HEADER 40             /* magic, version, flags, dtype, count, size, checksum */
-#define AGI_CKPT_HAS_OPTIM 1u          /* flags bit 0: an optimizer section follows */
-#define AGI_CKPT_MAX_NAME 1024         /* bytes in a tensor or state name */
-#define AGI_CKPT_MAX_ALGO 64           /* bytes in an optimizer's name */
-#define AGI_CKPT_MAX_STATE 16          /* state buffers per parameter */
-#define AGI_CKPT_MAX_STEP (INT64_C(1) << 53) /* counts a double holds exactly (Adam's powers) */
-#define AGI_CKPT_RNG 32                /* the generator's four 64-bit words */
-#define AGI_CKPT_TRAILER 8             /* XXH3-64 of everything before it */
+#define AGI_CKPT_MAGIC "AGRADCKP"          /* the file's first 8 bytes */
+#define AGI_CKPT_VERSION 1u                /* the format version this build writes and reads */
+#define AGI_CKPT_HEADER 40                 /* magic, version, flags, element size, count, size,
+                                              header checksum */
+#define AGI_CKPT_HAS_OPTIM 1u              /* flags bit 0: an optimizer section follows */
+#define AGI_CKPT_MAX_NAME 1024             /* bytes in a tensor or state name */
+#define AGI_CKPT_MAX_ALGO 64               /* bytes in an optimizer's name */
+#define AGI_CKPT_MAX_STATE 16              /* state buffers per parameter */
+#define AGI_CKPT_MAX_STEP (INT64_C(1) << 53) /* step counts a double holds exactly */
+#define AGI_CKPT_RNG 32                    /* the generator's four 64-bit words */
+#define AGI_CKPT_TRAILER 8                 /* XXH3-64 of everything before it */
 /* The smallest record: a 1-byte name, no dimensions (one element of 4 bytes), the fields. */
 #define AGI_CKPT_MIN_RECORD (4 + 1 + 4 + 8 + 4 + 8)
 

@@ -46,6 +46,10 @@ static ag_status mm_fwd(ag_ctx *c, ag_tensor *const *in, ag_tensor **out)
     os.d[os.ndim++] = N;
     if (!(out[0] = ag_empty(os)))
         return ag_error();
+    ag_ctx_save(c, a);
+    ag_ctx_save(c, b);
+    if (out[0]->numel == 0) /* nothing to compute (and no empty batches to walk) */
+        return AG_OK;
     int64_t stA[AG_MAX_DIMS], stB[AG_MAX_DIMS], idx[AG_MAX_DIMS] = { 0 }, oa = 0, ob = 0;
     agi_broadcast_strides(batch_of(sa), bs, stA);
     agi_broadcast_strides(batch_of(sb), bs, stB);
@@ -64,8 +68,6 @@ static ag_status mm_fwd(ag_ctx *c, ag_tensor *const *in, ag_tensor **out)
             idx[d] = 0;
         }
     }
-    ag_ctx_save(c, a);
-    ag_ctx_save(c, b);
     return AG_OK;
 }
 

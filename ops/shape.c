@@ -75,6 +75,10 @@ static ag_status transpose_fwd(ag_ctx *c, ag_tensor *const *in, ag_tensor **out)
     ag_shape s = x->shape;
     int nd = s.ndim;
     int64_t st[AG_MAX_DIMS], t;
+    if (x->numel == 0) { /* nothing to move; the strides of huge empty dims would overflow */
+        t = s.d[at->d0], s.d[at->d0] = s.d[at->d1], s.d[at->d1] = t;
+        return (out[0] = ag_empty(s)) ? AG_OK : ag_error();
+    }
     st[nd - 1] = 1;
     for (int i = nd - 2; i >= 0; i--)
         st[i] = st[i + 1] * s.d[i + 1];

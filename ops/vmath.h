@@ -15,7 +15,7 @@
 /* 2^k for an integer k in [-1022, 1023], built from the exponent bits. */
 static inline double agi_pow2i(int64_t k)
 {
-    int64_t b = (k + 1023) << 52;
+    uint64_t b = (uint64_t)(k + 1023) << 52;
     double d;
     memcpy(&d, &b, sizeof d);
     return d;
@@ -26,7 +26,7 @@ static inline double agi_exp(double x)
 {
     const double log2e = 1.4426950408889634, ln2_hi = 0.6931471803691238,
                  ln2_lo = 1.9082149292705877e-10, shifter = 0x1.8p52;
-    double xc = x > 710.0 ? 710.0 : x < -746.0 ? -746.0 : x;
+    double xc = x > 710.0 ? 710.0 : x < -746.0 ? -746.0 : x == x ? x : 0.0; /* NaN: see end */
     double t = xc * log2e + shifter; /* rounds xc*log2e to an integer n in t's low bits */
     double n = t - shifter;
     double r = (xc - n * ln2_hi) - n * ln2_lo; /* |r| <= ln2/2 */
@@ -58,7 +58,7 @@ static inline double agi_exp(double x)
 static inline float agi_expf_neg(float x)
 {
     const float log2e = 1.44269504088896341f, c1 = 0.693359375f, c2 = -2.12194440e-4f;
-    float xc = x < -87.3f ? -87.3f : x;
+    float xc = x < -87.3f ? -87.3f : x == x ? x : 0.0f; /* NaN: see end */
     float t = xc * log2e + 12582912.0f; /* 1.5 * 2^23: rounds to an integer n in the low bits */
     float n = t - 12582912.0f;
     float r = xc - n * c1 - n * c2;
@@ -69,7 +69,7 @@ static inline float agi_expf_neg(float x)
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
-    int32_t b = ((int32_t)n + 127) << 23;
+    uint32_t b = (uint32_t)((int32_t)n + 127) << 23;
     float scale;
     memcpy(&scale, &b, sizeof scale);
     float y = p * scale;

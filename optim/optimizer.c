@@ -281,8 +281,8 @@ void ag_optim_set_step_count(ag_optimizer *opt, int64_t t)
         ag_fail(AG_ERR_ARG, "optim_set_step_count: optimizer is NULL");
         return;
     }
-    if (t < 0) {
-        ag_fail(AG_ERR_ARG, "%s: step count must be >= 0 (got %lld)", opt->cls->name,
+    if (t < 0 || t > (INT64_C(1) << 53)) { /* beyond 2^53 a double no longer counts exactly */
+        ag_fail(AG_ERR_ARG, "%s: step count must be in [0, 2^53] (got %lld)", opt->cls->name,
                 (long long)t);
         return;
     }

@@ -92,7 +92,23 @@ Test(hostile_nn, constructors_reject_bad_sizes_and_options)
           "KLDivLoss: reduction -1 is not one it takes (AG_MEAN, AG_SUM, AG_NONE, AG_BATCHMEAN)");
     FAILS(ag_multi_margin_loss_new(1, 1, (ag_reduction)4), AG_ERR_ARG,
           "MultiMarginLoss: reduction 4 is not one it takes (AG_MEAN, AG_SUM, AG_NONE)");
+    /* every loss constructor checks its reduction the same way */
+    const ag_reduction bad = (ag_reduction)AG_BATCHMEAN;
+    FAILS(ag_l1_loss_new(bad), AG_ERR_ARG, "L1Loss: reduction 3 is not one it takes (AG_MEAN, AG_SUM, AG_NONE)");
+    FAILS(ag_huber_loss_new(bad, 1), AG_ERR_ARG,
+          "HuberLoss: reduction 3 is not one it takes (AG_MEAN, AG_SUM, AG_NONE)");
+    FAILS(ag_smooth_l1_loss_new(bad, 1), AG_ERR_ARG,
+          "SmoothL1Loss: reduction 3 is not one it takes (AG_MEAN, AG_SUM, AG_NONE)");
+    FAILS(ag_bce_loss_new(bad), AG_ERR_ARG, "BCELoss: reduction 3 is not one it takes (AG_MEAN, AG_SUM, AG_NONE)");
+    FAILS(ag_bce_with_logits_loss_new(bad), AG_ERR_ARG,
+          "BCEWithLogitsLoss: reduction 3 is not one it takes (AG_MEAN, AG_SUM, AG_NONE)");
+    FAILS(ag_nll_loss_new(bad), AG_ERR_ARG, "NLLLoss: reduction 3 is not one it takes (AG_MEAN, AG_SUM, AG_NONE)");
+    FAILS(ag_hinge_embedding_loss_new(1, bad), AG_ERR_ARG,
+          "HingeEmbeddingLoss: reduction 3 is not one it takes (AG_MEAN, AG_SUM, AG_NONE)");
     cr_assert_eq(g_live, base, "a refused constructor allocates nothing that stays");
+    ag_loss *dice = ag_dice_loss_new(NAN);
+    cr_assert_not_null(dice, "DiceLoss has no reduction; its eps is used as given");
+    ag_loss_free(dice);
     ag_loss *kl = ag_kl_div_loss_new(AG_BATCHMEAN, true);
     cr_assert_not_null(kl, "KLDivLoss takes batchmean");
     ag_loss_free(kl);

@@ -4,7 +4,8 @@
 set -euo pipefail
 
 PACKAGES=(gcc libc6-dev meson ninja-build pkg-config libcriterion-dev libxxhash-dev
-          libjansson-dev zlib1g-dev valgrind python3 dataset-fashion-mnist)
+          libjansson-dev zlib1g-dev valgrind python3 dataset-fashion-mnist clang
+          libclang-rt-14-dev)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# test.sh — sets up, builds with -Werror, and runs every test twice: in a release build and in
-# an ASan+UBSan build; then valgrind over the examples. Ends with "N passed, N failed".
+# test.sh — sets up, builds with -Werror, and runs every test three times: a gcc release build,
+# a gcc ASan+UBSan build and a clang build; then the installed library through pkg-config,
+# valgrind over the examples and a short fuzz run. Ends with "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash tools/setup.sh || exit 1
@@ -43,6 +44,7 @@ run_suite() {
 
 run_suite build -Dbuildtype=release
 run_suite build-asan -Dbuildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false
+CC=clang run_suite build-clang -Dbuildtype=release
 
 # The installed library: stage `meson install`, then build the custom-op example as a user
 # would, with pkg-config, against both precisions.
@@ -77,6 +79,13 @@ for ex in notebook train_linear custom_op; do
         echo "valgrind $ex: FAILED"; cat "build/valgrind-$ex.log"; failed=$((failed + 1))
     fi
 done
+
+# Fuzzing: both libFuzzer harnesses, 30 s each (clang, ASan + UBSan).
+if bash fuzz/run.sh 30 >build-fuzz.log 2>&1; then
+    echo "fuzz: clean"; passed=$((passed + 1))
+else
+    echo "fuzz: FAILED"; tail -40 build-fuzz.log; failed=$((failed + 1))
+fi
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
