@@ -77,8 +77,10 @@ struct agi_tape {
 
 /* Hot elementwise loops are compiled for AVX-512, AVX2+FMA and baseline x86-64, and the
  * loader picks the best the CPU has (an ifunc): a generic build still runs at SIMD width.
- * GCC only: clang 14 does not resolve calls to a target_clones function from another file. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__ELF__)
+ * GCC only: clang 14 does not resolve calls to a target_clones function from another file;
+ * and not under ThreadSanitizer, whose runtime is not ready when the ifunc resolvers run. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__ELF__) && \
+    !defined(__SANITIZE_THREAD__)
 #define AGI_SIMD __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define AGI_SIMD

@@ -102,6 +102,8 @@ ag_module *ag_module_new(const ag_module_def *def, void *self)
 {
     if (!def || !def->name || !def->forward) {
         ag_fail(AG_ERR_ARG, "module_new: the definition is NULL or lacks a name or forward");
+        if (def && def->free_self) /* ownership of self passed to us: release it */
+            def->free_self(self);
         return NULL;
     }
     ag_module *m = agi_alloc(sizeof *m);
@@ -372,7 +374,7 @@ const ag_params *ag_module_buffers(ag_module *m)
 /* Zeroes the gradient of every parameter in place. */
 void ag_module_zero_grad(ag_module *m)
 {
-    const ag_params *p = m ? ag_parameters(m) : NULL;
+    const ag_params *p = m ? ag_parameters(m) : NULL; /* NULL: a no-op, like a free */
     for (int i = 0; p && i < p->n; i++)
         ag_zero_grad(p->tensors[i]);
 }
