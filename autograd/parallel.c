@@ -3,7 +3,7 @@
  *
  * The pool: workers are created on first need and sleep between regions. A region's tasks
  * are cut into one contiguous chunk per thread, and the threads claim chunks from a
- * counter: the caller claims first, and workers that wake up join in. A worker that wakes
+ * counter: the caller right away, workers as they wake up and join. A worker that wakes
  * only after every chunk is claimed (its core was busy with another process, say) stays
  * out, so the caller never waits for a thread that has not started; it waits only for
  * workers that joined to finish their chunks. Waiting, on either side, spins for a short

@@ -3,10 +3,10 @@
  * Prints (a) the single-core and all-thread FMA peak measured with independent chains of
  * vector FMAs, (b) agi_sgemm GFLOP/s for square sizes and for the three products of a
  * linear layer's training step at 1024^3 (C = A @ B, dA = G @ B^T, dB = A^T @ G) on 1 and 2
- * threads, each the median of 5 timed runs after a warm-up, (c) each as a fraction of the
- * peak, and (d) the same products through OpenBLAS, loaded with dlopen if it is installed
- * (OPENBLAS_CORETYPE is set to SkylakeX on AVX-512 CPUs before loading, as PyTorch's
- * OpenBLAS build would pick).
+ * threads, each the median of 5 timed runs after a warm-up (1- and 2-thread runs
+ * alternate), (c) each as a fraction of the peak, and (d) the same products through
+ * OpenBLAS, loaded with dlopen if it is installed (OPENBLAS_CORETYPE is set to SkylakeX on
+ * AVX-512 CPUs before loading, as PyTorch's OpenBLAS build would pick).
  *
  * Usage: peak [--quick] [--no-openblas]
  *   --quick        tiny sizes and one run each: a smoke test for sanitizers and valgrind
@@ -209,17 +209,34 @@ static float *random_floats(int64_t n)
     return x;
 }
 
-/* The median time of `runs` runs of a product after one warm-up run, in seconds. */
-static double time_product(const backend *be, const product *p, const buffers *b, int runs)
+/* Sets both libraries' thread counts. */
+static void set_threads(const backend *be, int n)
 {
-    double t[RUNS];
-    multiply(be, p, b->A, b->B, b->C);
-    for (int r = 0; r < runs; r++) {
-        double t0 = now();
+    if (be->set_threads)
+        be->set_threads(n);
+    ag_set_num_threads(n);
+}
+
+/* The median times of `runs` runs of a product on 1 and on 2 threads (secs[1], secs[2]),
+ * after a warm-up run of each. The two counts alternate run by run, so that a slow spell
+ * of the machine (another process on a core) hits both alike. */
+static void time_product(const backend *be, const product *p, const buffers *b, int runs,
+                         double secs[3])
+{
+    double t[3][RUNS];
+    for (int n = 1; n <= 2; n++) {
+        set_threads(be, n);
         multiply(be, p, b->A, b->B, b->C);
-        t[r] = now() - t0;
     }
-    return median(t, runs);
+    for (int r = 0; r < runs; r++)
+        for (int n = 1; n <= 2; n++) {
+            set_threads(be, n);
+            double t0 = now();
+            multiply(be, p, b->A, b->B, b->C);
+            t[n][r] = now() - t0;
+        }
+    secs[1] = median(t[1], runs);
+    secs[2] = median(t[2], runs);
 }
 
 /* Times every product on 1 and 2 threads and prints GFLOP/s and the fraction of the peak
@@ -235,12 +252,7 @@ static double report(const backend *be, const product *ps, int n, const bool *in
     for (int i = 0; i < n; i++) {
         const product *p = &ps[i];
         double flops = 2.0 * (double)p->M * (double)p->N * (double)p->K, secs[3];
-        for (int t = 1; t <= 2; t++) {
-            if (be->set_threads)
-                be->set_threads(t);
-            ag_set_num_threads(t);
-            secs[t] = time_product(be, p, b, runs);
-        }
+        time_product(be, p, b, runs, secs);
         if (in_step[i])
             step_time += secs[1];
         printf("  %-22s %6ld %6ld %6ld  %9.1f %7.0f%%  %9.1f %7.0f%%  %6.2fx\n", p->name,
@@ -340,6 +352,9 @@ int main(int argc, char **argv)
     printf("float32 FMA peak (best of %d): 1 thread %.1f GFLOP/s, 2 threads %.1f GFLOP/s\n",
            RUNS, peak[1], peak[2]);
     printf("agi_sgemm kernels: %s\n", agi_gemm_isa_name(AGI_GEMM_AUTO));
+    if (peak[2] < 1.8 * peak[1])
+        printf("warning: the 2-thread peak is below 1.8x the 1-thread one; another process is "
+               "using a core, so the numbers below are not trustworthy\n");
     if (peak[1] == 0)
         peak[1] = peak[2] = NAN; /* no probe for this CPU: fractions print as nan */
 

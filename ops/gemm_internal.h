@@ -26,13 +26,14 @@ extern "C" {
 void agi_sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
                int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
 
-/* Double-precision GEMM, same contract: the same blocking and threading with a portable
- * kernel (correctness first; it serves the AG_DOUBLE build and gradcheck). */
+/* Double-precision GEMM, same contract: the same blocking and threading, with an AVX-512
+ * kernel where the CPU has it and a portable one elsewhere (it serves the AG_DOUBLE build
+ * and gradcheck, where correctness comes first). */
 void agi_dgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha,
                const double *A, int64_t lda, const double *B, int64_t ldb, double beta,
                double *C, int64_t ldc);
 
-/* Instruction sets the float kernels come in. */
+/* Instruction sets the kernels come in (agi_dgemm has AVX-512 and portable ones). */
 typedef enum agi_gemm_isa {
     AGI_GEMM_AUTO = 0, /* the best the CPU supports (the default) */
     AGI_GEMM_PORTABLE,
@@ -40,9 +41,10 @@ typedef enum agi_gemm_isa {
     AGI_GEMM_AVX512    /* AVX-512 F/BW/DQ/VL + FMA */
 } agi_gemm_isa;
 
-/* For tests and benchmarks: makes agi_sgemm use the `isa` kernels from now on (AUTO restores
- * detection) and returns the set actually in use, `isa` capped to what the CPU supports.
- * Process-wide; not meant to be called while another thread multiplies. */
+/* For tests and benchmarks: makes agi_sgemm and agi_dgemm use the `isa` kernels from now on
+ * (AUTO restores detection; agi_dgemm uses its portable kernel below AVX-512) and returns
+ * the set actually in use, `isa` capped to what the CPU supports. Process-wide; not meant
+ * to be called while another thread multiplies. */
 agi_gemm_isa agi_gemm_set_isa(agi_gemm_isa isa);
 
 /* "portable", "avx2" or "avx512" (the detected set for AGI_GEMM_AUTO). */
