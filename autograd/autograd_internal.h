@@ -19,38 +19,53 @@ typedef struct agi_hook {
     struct agi_hook *next;
 } agi_hook;
 
+/* The fields that ops and the backward sweep read on every scalar are together at the end, in
+ * 64 bytes (float build), after the shape, which is rarely read past ndim. (Kept at the end:
+ * a stale tape tensor's kind and gen then usually survive the reuse of its memory by the next
+ * step's nodes, so that using it is reported as stale rather than freed.) */
 struct ag_tensor {
-    ag_real *data;     /* numel values; 64-byte aligned unless the tensor is tiny */
     ag_shape shape;
     size_t numel;
+    ag_tensor *grad;   /* heap leaves: .grad (heap, owned) */
+    void *base;        /* heap: the block to release */
+    ag_real *data;     /* numel values; 64-byte aligned unless the tensor is tiny */
     uint8_t kind;      /* AGI_HEAP or AGI_TAPE */
     bool requires_grad;
     bool grad_zero;    /* heap leaves: .grad is logically zero (zeroed lazily, see agi_grad) */
     uint32_t gen;      /* tape tensors: the step they belong to (unique across threads) */
     uint32_t version;  /* bumped by in-place changes */
+    ag_real val;       /* one-element tensors: the value (data points here) */
     agi_node *node;    /* the op that made it (NULL for a leaf) */
     uint64_t sweep;    /* backward sweep in which gacc is valid */
-    ag_tensor *gacc;   /* gradient accumulated during that sweep */
-    ag_tensor *grad;   /* heap leaves: .grad (heap, owned) */
+    ag_tensor *gacc;   /* gradient accumulated during that sweep; NULL: it is gval */
     agi_hook *hooks;
-    void *base;        /* heap: the block to release */
+    ag_real gval;      /* 0-d tensors: the gradient as a float, while the scalar path of
+                        * backward needs no tensor for it (gacc NULL) */
 };
 
 /* A recorded op; also the op's ag_ctx. `in` and `out` point into the trailing slots, sized
- * for this op, which keeps the many small nodes of scalar graphs small. */
+ * for this op, and so do `saved` and `saved_ver` (room for AGI_MAX_SAVED after ag_apply's
+ * slots; a node of the scalar path points `saved` at its own slots), which keeps the many
+ * small nodes of scalar graphs small. */
 struct agi_node {
     const ag_op *op;
     agi_node *prev;                      /* previous recorded node on the tape */
     const void *attrs;
     ag_tensor **in, **out;
+    ag_tensor **saved;                   /* n_saved tensors saved for backward ... */
+    uint32_t *saved_ver;                 /* ... and their versions when saved */
     uint8_t n_in, n_out, n_saved;
+    uint8_t scalar;                      /* the scalar path's rule (ops/scalar.c), 0: none */
     bool recording;                      /* recorded on the tape (forward) */
     bool freed;                          /* released by a backward without retain_graph */
     uint8_t nondiff;                     /* bit k: output k is not differentiable */
-    uint32_t saved_ver[AGI_MAX_SAVED];
-    ag_tensor *saved[AGI_MAX_SAVED];
     ag_tensor *slots[];                  /* n_in inputs, then n_out outputs */
 };
+
+/* The scalar path's backward (ops/scalar.c) for a node it recorded: the gradients
+ * dx[0..n_in), as floats, for output gradient dy; false, and nothing done, if the general
+ * backward would report an error instead (an input freed, a saved tensor modified). */
+bool agi_scalar_grads(const agi_node *nd, ag_real dy, ag_real *dx);
 
 typedef struct agi_chunk {
     struct agi_chunk *next;
@@ -101,7 +116,31 @@ void agi_release(void *p);
 /* Bump allocation from an arena, 64-byte aligned (agi_arena_alloc) or 16-byte aligned
  * (agi_arena_alloc16, for headers and nodes). NULL + OOM error on failure. */
 void *agi_arena_alloc(agi_arena *a, size_t size);
-void *agi_arena_alloc16(agi_arena *a, size_t size);
+void *agi_arena_alloc_aligned(agi_arena *a, size_t size, size_t align);
+
+/* The first usable byte of a chunk, 64-byte aligned. The chunk header is allocated with
+ * AGI_ALIGN bytes of slack so that the aligned start always fits. */
+static inline char *agi_chunk_base(agi_chunk *c)
+{
+    uintptr_t p = (uintptr_t)(c + 1);
+    return (char *)((p + AGI_ALIGN - 1) & ~(uintptr_t)(AGI_ALIGN - 1));
+}
+
+/* Inline: the scalar path makes one allocation per op, and the common case (room in the
+ * current chunk) is a handful of instructions. */
+static inline void *agi_arena_alloc16(agi_arena *a, size_t size)
+{
+    agi_chunk *c = a->cur;
+    if (c && size) {
+        size_t off = (c->used + 15) & ~(size_t)15;
+        if (off <= c->size && c->size - off >= size) {
+            a->in_use += off + size - c->used;
+            c->used = off + size;
+            return agi_chunk_base(c) + off;
+        }
+    }
+    return agi_arena_alloc_aligned(a, size, 16);
+}
 void agi_arena_reset(agi_arena *a);
 void agi_arena_free(agi_arena *a);
 
@@ -117,6 +156,31 @@ void agi_tape_rewind(agi_tape_mark m);
 
 /* A tape tensor of shape s (data uninitialised). */
 ag_tensor *agi_tape_tensor(ag_shape s);
+/* A 0-d tape tensor holding v, recorded by no op. */
+ag_tensor *agi_tape_scalar(ag_real v);
+/* Makes t (tape memory of sizeof(ag_tensor)) such a tensor of generation gen. */
+static inline void agi_init_scalar(ag_tensor *t, ag_real v, uint32_t gen)
+{
+    /* Field by field: as one compound literal GCC zeroes the struct with `rep stos`, which
+     * costs more than the whole op on a small block. */
+    t->shape.ndim = 0;
+    for (int i = 0; i < AG_MAX_DIMS; i++)
+        t->shape.d[i] = 0;
+    t->numel = 1;
+    t->grad = NULL;
+    t->base = NULL;
+    t->data = &t->val;
+    t->kind = AGI_TAPE;
+    t->requires_grad = t->grad_zero = false;
+    t->gen = gen;
+    t->version = 0;
+    t->val = v;
+    t->node = NULL;
+    t->sweep = 0;
+    t->gacc = NULL;
+    t->hooks = NULL;
+    t->gval = 0;
+}
 /* A tape tensor that shares `data` with another (views: detach, reshape). */
 ag_tensor *agi_tape_view(ag_tensor *src, ag_shape s);
 /* A heap tensor of shape s (data uninitialised). */

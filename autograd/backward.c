@@ -7,6 +7,10 @@
  * clearing between sweeps). Accumulation is an ordinary ag_add: with create_graph on, it and
  * every backward formula are recorded and can be differentiated again.
  *
+ * Nodes of the scalar path (ops/scalar.c) run without tensors when nothing needs the general
+ * backward: their gradients travel as floats in `gval` (gacc NULL), and become a tensor only
+ * where one is read as a tensor (grad_tensor).
+ *
  * Leaves receive their gradient only after the whole sweep has succeeded, so a sweep that
  * fails leaves every .grad as it was. */
 #include "autograd_internal.h"
@@ -43,7 +47,16 @@ static ag_status push_leaf(sweep *s, ag_tensor *t)
     return AG_OK;
 }
 
-/* Adds g into t's gradient for this sweep. */
+/* t's gradient in this sweep as a tensor, made from the float the scalar path left if need
+ * be; NULL (an error) if out of memory. */
+static ag_tensor *grad_tensor(ag_tensor *t)
+{
+    if (!t->gacc)
+        t->gacc = agi_tape_scalar(t->gval);
+    return t->gacc;
+}
+
+/* Adds g into t's gradient for this sweep (g NULL: the first gradient is t->gval). */
 static ag_status accumulate(sweep *s, ag_tensor *t, ag_tensor *g)
 {
     if (t->sweep != s->id) {
@@ -55,11 +68,27 @@ static ag_status accumulate(sweep *s, ag_tensor *t, ag_tensor *g)
             return push_leaf(s, t);
         return AG_OK;
     }
-    ag_tensor *sum = ag_add(t->gacc, g);
+    ag_tensor *sum = grad_tensor(t) ? ag_add(t->gacc, g) : NULL;
     if (!sum)
         return ag_error();
     t->gacc = sum;
     return AG_OK;
+}
+
+/* Adds the float g into 0-d t's gradient: kept as a float while no tensor gradient has
+ * arrived, with the sum ag_add would compute. */
+static ag_status accumulate_scalar(sweep *s, ag_tensor *t, ag_real g)
+{
+    if (t->sweep != s->id) {
+        t->gval = g;
+        return accumulate(s, t, NULL);
+    }
+    if (!t->gacc) {
+        t->gval = t->gval + g;
+        return AG_OK;
+    }
+    ag_tensor *gt = agi_tape_scalar(g);
+    return gt ? accumulate(s, t, gt) : ag_error();
 }
 
 static bool same_shape(ag_shape a, ag_shape b);
@@ -68,6 +97,8 @@ static bool same_shape(ag_shape a, ag_shape b);
 static ag_status run_hooks(ag_tensor *t)
 {
     uint32_t gen = agi_tape_get()->gen;
+    if (!grad_tensor(t))
+        return ag_error();
     for (agi_hook *h = t->hooks; h; h = h->next) {
         ag_tensor *r = h->fn(t->gacc, h->user);
         if (agi_tape_get()->gen != gen) /* the graph (and maybe h) is gone: touch nothing */
@@ -121,7 +152,8 @@ static ag_status run_node(sweep *s, agi_node *nd, bool create_graph)
         if (o->sweep == s->id) {
             if (o->hooks && run_hooks(o) != AG_OK)
                 return ag_error();
-            dy[k] = o->gacc;
+            if (!(dy[k] = grad_tensor(o)))
+                return ag_error();
         } else if (!(dy[k] = ag_zeros_tape(o->shape))) {
             return ag_error();
         }
@@ -160,7 +192,26 @@ static ag_status run_node(sweep *s, agi_node *nd, bool create_graph)
     return AG_OK;
 }
 
-/* The sweep proper: from `out` with gradient g0 down to every leaf. */
+/* Runs nd on the scalar path (float gradients in, float gradients out) when it was recorded
+ * by it and nothing needs the general backward: create_graph (the gradients must be recorded
+ * ops), anomaly mode (they must be checked), hooks on its output (they take a tensor), or an
+ * error to report (backward twice, a freed input, a saved tensor modified in place). */
+static ag_status run_any_node(sweep *s, agi_node *nd, bool create_graph)
+{
+    ag_tensor *o = nd->out[0];
+    ag_real dx[2];
+    if (!nd->scalar || create_graph || s->tp->anomaly || nd->freed || o->hooks ||
+        !agi_scalar_grads(nd, o->gacc ? o->gacc->data[0] : o->gval, dx))
+        return run_node(s, nd, create_graph);
+    for (int i = 0; i < nd->n_in; i++)
+        if (nd->in[i]->requires_grad && accumulate_scalar(s, nd->in[i], dx[i]) != AG_OK)
+            return ag_error();
+    return AG_OK;
+}
+
+/* The sweep proper: from `out` with gradient g0 down to every leaf. Without retain_graph each
+ * node is freed once it has run (as PyTorch frees a node's saved tensors), which spares a
+ * second pass over the graph. */
 static ag_status run_sweep(sweep *s, ag_tensor *out, ag_tensor *g0, ag_backward_opts o)
 {
     bool create = o.create_graph;
@@ -169,32 +220,23 @@ static ag_status run_sweep(sweep *s, ag_tensor *out, ag_tensor *g0, ag_backward_
     bool prev_no_grad = tp->no_grad;
     tp->no_grad = !create;
     ag_status st = accumulate(s, out, g0);
-    agi_node *nd = out->node, *stop = NULL;
+    agi_node *nd = out->node;
     while (st == AG_OK && nd && s->pending > 0) {
         int with_grad = 0;
         for (int k = 0; k < nd->n_out; k++)
             with_grad += nd->out[k]->sweep == s->id;
         if (with_grad) {
             s->pending -= with_grad;
-            st = run_node(s, nd, create);
+            st = run_any_node(s, nd, create);
+            nd->freed |= st == AG_OK && !retain;
         }
-        stop = nd;
         nd = nd->prev;
     }
     for (size_t i = 0; st == AG_OK && i < s->n_leaves; i++)
         if (s->leaves[i]->hooks)
             st = run_hooks(s->leaves[i]);
     tp->no_grad = prev_no_grad;
-    if (st != AG_OK || retain)
-        return st;
-    for (agi_node *m = out->node; m; m = m->prev) {
-        for (int k = 0; k < m->n_out; k++)
-            if (m->out[k]->sweep == s->id)
-                m->freed = true;
-        if (m == stop)
-            break;
-    }
-    return AG_OK;
+    return st;
 }
 
 /* Checks the output and builds its starting gradient (ones for a one-element output). */
@@ -251,7 +293,7 @@ static ag_status deposit_leaves(sweep *s)
     for (size_t i = 0; i < s->n_leaves; i++) {
         ag_tensor *t = s->leaves[i];
         ag_real *d = t->grad->data;
-        const ag_real *g = t->gacc->data;
+        const ag_real *g = t->gacc ? t->gacc->data : &t->gval;
         if (t->grad_zero || t->grad->version == UINT32_MAX) /* zero: copy, no need to add */
             memcpy(d, g, t->numel * sizeof(ag_real));
         else
@@ -311,7 +353,8 @@ ag_status ag_grad_of(ag_tensor *out, int n, ag_tensor *const *inputs, ag_tensor 
     if (st != AG_OK)
         return st;
     for (int i = 0; i < n; i++)
-        result[i] = inputs[i]->sweep == s.id ? inputs[i]->gacc : NULL;
+        if (!(result[i] = inputs[i]->sweep == s.id ? grad_tensor(inputs[i]) : NULL) && ag_error())
+            return ag_error();
     return AG_OK;
 }
 

@@ -51,14 +51,6 @@ void agi_release(void *p)
         g_alloc.release(p, g_alloc.user);
 }
 
-/* The first usable byte of a chunk, 64-byte aligned. The chunk header is allocated with
- * AGI_ALIGN bytes of slack so that the aligned start always fits. */
-static char *chunk_base(agi_chunk *c)
-{
-    uintptr_t p = (uintptr_t)(c + 1);
-    return (char *)((p + AGI_ALIGN - 1) & ~(uintptr_t)(AGI_ALIGN - 1));
-}
-
 static agi_chunk *chunk_new(size_t size)
 {
     agi_chunk *c = agi_alloc(sizeof(agi_chunk) + AGI_ALIGN + size);
@@ -71,7 +63,7 @@ static agi_chunk *chunk_new(size_t size)
 }
 
 /* The bump allocation proper: `size` bytes at an `align`-aligned offset of some chunk. */
-static void *arena_alloc(agi_arena *a, size_t size, size_t align)
+void *agi_arena_alloc_aligned(agi_arena *a, size_t size, size_t align)
 {
     size = size ? size : 1;
     for (agi_chunk *c = a->cur; c; c = c->next) {
@@ -80,7 +72,7 @@ static void *arena_alloc(agi_arena *a, size_t size, size_t align)
             a->in_use += off + size - c->used;
             c->used = off + size;
             a->cur = c;
-            return chunk_base(c) + off;
+            return agi_chunk_base(c) + off;
         }
     }
     /* No chunk after cur has room: append one at the end of the list. */
@@ -106,11 +98,10 @@ static void *arena_alloc(agi_arena *a, size_t size, size_t align)
     c->used = size;
     a->cur = c;
     a->in_use += size;
-    return chunk_base(c);
+    return agi_chunk_base(c);
 }
 
-void *agi_arena_alloc(agi_arena *a, size_t size) { return arena_alloc(a, size, AGI_ALIGN); }
-void *agi_arena_alloc16(agi_arena *a, size_t size) { return arena_alloc(a, size, 16); }
+void *agi_arena_alloc(agi_arena *a, size_t size) { return agi_arena_alloc_aligned(a, size, AGI_ALIGN); }
 
 /* Frees every chunk. */
 void agi_arena_free(agi_arena *a)

@@ -37,7 +37,11 @@ static bool anomaly_in(const char *op, ag_tensor *const *t, int n)
     return false;
 }
 
-/* Fills a node for op over in[0..n_in) (slots already sized for inputs and outputs). */
+/* Bytes of a node with n slots: the header, the slots, then room to save AGI_MAX_SAVED. */
+#define NODE_SIZE(n) \
+    (sizeof(agi_node) + ((n) + AGI_MAX_SAVED) * sizeof(ag_tensor *) + AGI_MAX_SAVED * sizeof(uint32_t))
+
+/* Fills a node for op over in[0..n_in) (sized by NODE_SIZE for inputs and outputs). */
 static void node_init(agi_node *nd, const ag_op *op, ag_tensor *const *in, int n_in,
                       const void *attrs, bool recording)
 {
@@ -46,9 +50,12 @@ static void node_init(agi_node *nd, const ag_op *op, ag_tensor *const *in, int n
     nd->attrs = attrs;
     nd->in = nd->slots;
     nd->out = nd->slots + n_in;
+    nd->saved = nd->out + op->n_out;
+    nd->saved_ver = (uint32_t *)(nd->saved + AGI_MAX_SAVED);
     nd->n_in = (uint8_t)n_in;
     nd->n_out = (uint8_t)op->n_out;
     nd->n_saved = 0;
+    nd->scalar = 0;
     nd->recording = recording;
     nd->freed = false;
     nd->nondiff = 0;
@@ -119,8 +126,8 @@ ag_tensor *ag_apply(const ag_op *op, ag_tensor *const *in, int n_in, const void 
     }
     agi_tape *tp = agi_tape_get();
     bool recording = any_grad && !tp->no_grad;
-    size_t size = sizeof(agi_node) + (size_t)(n_in + op->n_out) * sizeof(ag_tensor *);
-    _Alignas(16) char local[sizeof(agi_node) + (AG_MAX_OP_INPUTS + AG_MAX_OP_OUTPUTS) * sizeof(ag_tensor *)];
+    size_t size = NODE_SIZE((size_t)(n_in + op->n_out));
+    _Alignas(16) char local[NODE_SIZE(AG_MAX_OP_INPUTS + AG_MAX_OP_OUTPUTS)];
     agi_node *nd = recording ? agi_arena_alloc16(&tp->arena, size) : (agi_node *)local;
     if (!nd)
         return NULL;

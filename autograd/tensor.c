@@ -1,7 +1,8 @@
 /* tensor.c — making, querying and freeing tensors.
  *
- * Heap tensors are one allocation: the struct, then the data at the next 64-byte boundary.
- * Tape tensors are the same layout carved from the thread's arena. */
+ * Heap tensors are one allocation: the struct, then the data at the next 64-byte boundary
+ * (a single value lives in the struct, `val`). Tape tensors are the same layout carved from
+ * the thread's arena. */
 #include "autograd_internal.h"
 
 #include <inttypes.h>
@@ -55,27 +56,28 @@ ag_tensor *agi_heap_tensor(ag_shape s)
     size_t n;
     if (!agi_shape_ok(s, "tensor", &n))
         return NULL;
-    void *base = agi_alloc(header_size() + AGI_ALIGN + n * sizeof(ag_real));
+    size_t bytes = n == 1 ? 0 : n * sizeof(ag_real); /* one value lives in the header */
+    void *base = agi_alloc(header_size() + AGI_ALIGN + bytes);
     if (!base)
         return NULL;
     uintptr_t p = ((uintptr_t)base + AGI_ALIGN - 1) & ~(uintptr_t)(AGI_ALIGN - 1);
     ag_tensor *t = (ag_tensor *)p;
     init_header(t, s, n, AGI_HEAP);
-    t->data = (ag_real *)(p + header_size());
+    t->data = n == 1 ? &t->val : (ag_real *)(p + header_size());
     t->base = base;
     return t;
 }
 
 /* Tape tensors: the header at 16 bytes, then the data; data of more than 64 bytes starts on
- * a 64-byte boundary (SIMD loads), tiny data follows the header directly, so that a scalar
- * costs 176 bytes of tape rather than 256. */
+ * a 64-byte boundary (SIMD loads), tiny data follows the header directly, and a single value
+ * lives in the header itself (val), so that a scalar costs only its header. */
 static ag_tensor *tape_named(ag_shape s, const char *op)
 {
     size_t n;
     if (!agi_shape_ok(s, op, &n))
         return NULL;
     agi_tape *tp = agi_tape_get();
-    size_t hdr = (sizeof(ag_tensor) + 15) & ~(size_t)15, bytes = n * sizeof(ag_real);
+    size_t hdr = (sizeof(ag_tensor) + 15) & ~(size_t)15, bytes = n == 1 ? 0 : n * sizeof(ag_real);
     bool big = bytes > AGI_ALIGN;
     char *p = agi_arena_alloc16(&tp->arena, hdr + (big ? AGI_ALIGN : 0) + bytes);
     if (!p)
@@ -85,8 +87,17 @@ static ag_tensor *tape_named(ag_shape s, const char *op)
     uintptr_t d = (uintptr_t)(p + hdr);
     if (big)
         d = (d + AGI_ALIGN - 1) & ~(uintptr_t)(AGI_ALIGN - 1);
-    t->data = (ag_real *)d;
+    t->data = n == 1 ? &t->val : (ag_real *)d;
     t->gen = tp->gen;
+    return t;
+}
+
+ag_tensor *agi_tape_scalar(ag_real v)
+{
+    agi_tape *tp = agi_tape_get();
+    ag_tensor *t = agi_arena_alloc16(&tp->arena, sizeof *t);
+    if (t)
+        agi_init_scalar(t, v, tp->gen);
     return t;
 }
 

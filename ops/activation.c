@@ -3,6 +3,7 @@
  * Their backward is itself an op (relu_backward, sigmoid_backward, tanh_backward, as in
  * PyTorch's derivatives.yaml): one fused pass instead of three, and still differentiable
  * twice because each of those ops has its own backward. */
+#include "scalar_internal.h"
 #include "unary_internal.h"
 
 #include <tgmath.h>
@@ -123,7 +124,7 @@ static ag_status relu_bwd(ag_ctx *c, ag_tensor *const *dy, ag_tensor **dx)
     return AG_OK;
 }
 static const ag_op RELU = { .name = "relu", .n_in = 1, .n_out = 1, .forward = relu_fwd, .backward = relu_bwd };
-ag_tensor *ag_relu(ag_tensor *x) { return agi_unary_apply(&RELU, x, NULL, 0); }
+ag_tensor *ag_relu(ag_tensor *x) { return agi_elementwise1(&RELU, AGI_S_RELU, x, NULL, 0); }
 
 /* sigmoid(x) = 1 / (1 + e^-x) in double: no overflow for any x (vmath.h) */
 AGI_SIMD static void k_sigmoid(ag_real *y, const ag_real *x, int64_t n, const void *at)
@@ -142,7 +143,7 @@ static ag_status sigmoid_bwd(ag_ctx *c, ag_tensor *const *dy, ag_tensor **dx)
     return AG_OK;
 }
 static const ag_op SIGMOID = { .name = "sigmoid", .n_in = 1, .n_out = 1, .forward = sigmoid_fwd, .backward = sigmoid_bwd };
-ag_tensor *ag_sigmoid(ag_tensor *x) { return agi_unary_apply(&SIGMOID, x, NULL, 0); }
+ag_tensor *ag_sigmoid(ag_tensor *x) { return agi_elementwise1(&SIGMOID, AGI_S_SIGMOID, x, NULL, 0); }
 
 /* tanh(x);  dx = tanh_backward(dy, y) */
 AGI_SIMD static void k_tanh(ag_real *y, const ag_real *x, int64_t n, const void *at)
@@ -161,4 +162,4 @@ static ag_status tanh_bwd(ag_ctx *c, ag_tensor *const *dy, ag_tensor **dx)
     return AG_OK;
 }
 static const ag_op TANH = { .name = "tanh", .n_in = 1, .n_out = 1, .forward = tanh_fwd, .backward = tanh_bwd };
-ag_tensor *ag_tanh(ag_tensor *x) { return agi_unary_apply(&TANH, x, NULL, 0); }
+ag_tensor *ag_tanh(ag_tensor *x) { return agi_elementwise1(&TANH, AGI_S_TANH, x, NULL, 0); }

@@ -3,7 +3,7 @@
  * Each backward is written with the engine's own ops, so create_graph can differentiate it
  * again; ag_sum_to folds a broadcast gradient back to its input's shape (and is free when no
  * broadcast happened). */
-#include "ops_internal.h"
+#include "scalar_internal.h"
 
 #define BINARY_KERNEL(name, expr)                                                          \
     AGI_SIMD static void name(ag_real *y, const ag_real *a, int64_t ia, const ag_real *b,           \
@@ -113,28 +113,18 @@ static ag_status div_bwd(ag_ctx *c, ag_tensor *const *dy, ag_tensor **dx)
 }
 static const ag_op DIV = { .name = "div", .n_in = 2, .n_out = 1, .forward = div_fwd, .backward = div_bwd };
 
-static ag_tensor *apply2(const ag_op *op, ag_tensor *a, ag_tensor *b)
-{
-    ag_tensor *in[2] = { a, b };
-    return ag_apply(op, in, 2, NULL, 0, NULL);
-}
-
-ag_tensor *ag_add(ag_tensor *a, ag_tensor *b) { return apply2(&ADD, a, b); }
-ag_tensor *ag_sub(ag_tensor *a, ag_tensor *b) { return apply2(&SUB, a, b); }
-ag_tensor *ag_mul(ag_tensor *a, ag_tensor *b) { return apply2(&MUL, a, b); }
-ag_tensor *ag_div(ag_tensor *a, ag_tensor *b) { return apply2(&DIV, a, b); }
+/* 0-d inputs take the scalar path (scalar.c), everything else the general one. */
+ag_tensor *ag_add(ag_tensor *a, ag_tensor *b) { return agi_elementwise2(&ADD, AGI_S_ADD, a, b); }
+ag_tensor *ag_sub(ag_tensor *a, ag_tensor *b) { return agi_elementwise2(&SUB, AGI_S_SUB, a, b); }
+ag_tensor *ag_mul(ag_tensor *a, ag_tensor *b) { return agi_elementwise2(&MUL, AGI_S_MUL, a, b); }
+ag_tensor *ag_div(ag_tensor *a, ag_tensor *b) { return agi_elementwise2(&DIV, AGI_S_DIV, a, b); }
 
 /* --- with a number: y = alpha * x + beta  or  y = s / x ---------------------------------- */
-
-typedef struct affine_attrs {
-    double alpha, beta;
-    bool divide; /* y = x / alpha, exactly as PyTorch divides (no reciprocal) */
-} affine_attrs;
 
 /* alpha * x + beta:  dx = alpha * dy. Covers x + s, x - s, s - x, x * s, x / s, -x. */
 static ag_status affine_fwd(ag_ctx *c, ag_tensor *const *in, ag_tensor **out)
 {
-    const affine_attrs *at = ag_ctx_attrs(c);
+    const agi_affine_attrs *at = ag_ctx_attrs(c);
     if (!(out[0] = ag_empty(in[0]->shape)))
         return ag_error();
     const ag_real *x = in[0]->data;
@@ -156,7 +146,7 @@ static ag_status affine_fwd(ag_ctx *c, ag_tensor *const *in, ag_tensor **out)
 }
 static ag_status affine_bwd(ag_ctx *c, ag_tensor *const *dy, ag_tensor **dx)
 {
-    const affine_attrs *at = ag_ctx_attrs(c);
+    const agi_affine_attrs *at = ag_ctx_attrs(c);
     dx[0] = at->divide      ? ag_div_scalar(dy[0], at->alpha)
             : at->alpha == 1 ? dy[0]
                              : ag_mul_scalar(dy[0], at->alpha);
@@ -171,8 +161,8 @@ static ag_tensor *affine(const char *name, int arg, ag_tensor *x, double alpha, 
 {
     if (!agi_check_live(x, name, arg))
         return NULL;
-    affine_attrs at = { alpha, beta, divide };
-    return ag_apply(&AFFINE, &x, 1, &at, sizeof at, NULL);
+    agi_affine_attrs at = { alpha, beta, divide };
+    return agi_elementwise1(&AFFINE, AGI_S_AFFINE, x, &at, sizeof at);
 }
 
 ag_tensor *ag_add_scalar(ag_tensor *a, double s) { return affine("add_scalar", 0, a, 1, s, false); }

@@ -2,6 +2,7 @@
  *
  * Each op is a kernel loop, the op descriptor, and a backward in terms of the engine's ops.
  * <tgmath.h> picks the float or double libm function from ag_real. */
+#include "scalar_internal.h"
 #include "unary_internal.h"
 
 #include <tgmath.h>
@@ -50,7 +51,7 @@ static ag_status pow_bwd(ag_ctx *c, ag_tensor *const *dy, ag_tensor **dx)
     return AG_OK;
 }
 static const ag_op POW = { .name = "pow", .n_in = 1, .n_out = 1, .forward = pow_fwd, .backward = pow_bwd };
-ag_tensor *ag_pow(ag_tensor *x, double p) { return agi_unary_apply(&POW, x, &p, sizeof p); }
+ag_tensor *ag_pow(ag_tensor *x, double p) { return agi_elementwise1(&POW, AGI_S_POW, x, &p, sizeof p); }
 
 /* e^x:  dx = dy * y */
 AGI_SIMD static void k_exp(ag_real *y, const ag_real *x, int64_t n, const void *at)
@@ -69,7 +70,7 @@ static ag_status exp_bwd(ag_ctx *c, ag_tensor *const *dy, ag_tensor **dx)
     return AG_OK;
 }
 static const ag_op EXP = { .name = "exp", .n_in = 1, .n_out = 1, .forward = exp_fwd, .backward = exp_bwd };
-ag_tensor *ag_exp(ag_tensor *x) { return agi_unary_apply(&EXP, x, NULL, 0); }
+ag_tensor *ag_exp(ag_tensor *x) { return agi_elementwise1(&EXP, AGI_S_EXP, x, NULL, 0); }
 
 /* ln x:  dx = dy / x */
 static void k_log(ag_real *y, const ag_real *x, int64_t n, const void *at)
@@ -88,7 +89,7 @@ static ag_status log_bwd(ag_ctx *c, ag_tensor *const *dy, ag_tensor **dx)
     return AG_OK;
 }
 static const ag_op LOG = { .name = "log", .n_in = 1, .n_out = 1, .forward = log_fwd, .backward = log_bwd };
-ag_tensor *ag_log(ag_tensor *x) { return agi_unary_apply(&LOG, x, NULL, 0); }
+ag_tensor *ag_log(ag_tensor *x) { return agi_elementwise1(&LOG, AGI_S_LOG, x, NULL, 0); }
 
 /* sqrt x:  dx = dy / (2 y) */
 AGI_SIMD static void k_sqrt(ag_real *y, const ag_real *x, int64_t n, const void *at)
