@@ -56,18 +56,23 @@ static ag_tensor *grad_tensor(ag_tensor *t)
     return t->gacc;
 }
 
-/* Adds g into t's gradient for this sweep (g NULL: the first gradient is t->gval). */
+/* Makes g t's first gradient of this sweep (g NULL: it is t->gval). */
+static inline ag_status first_grad(sweep *s, ag_tensor *t, ag_tensor *g)
+{
+    t->sweep = s->id;
+    t->gacc = g;
+    if (t->node)
+        s->pending++;
+    else
+        return push_leaf(s, t);
+    return AG_OK;
+}
+
+/* Adds g into t's gradient for this sweep. */
 static ag_status accumulate(sweep *s, ag_tensor *t, ag_tensor *g)
 {
-    if (t->sweep != s->id) {
-        t->sweep = s->id;
-        t->gacc = g;
-        if (t->node)
-            s->pending++;
-        else
-            return push_leaf(s, t);
-        return AG_OK;
-    }
+    if (t->sweep != s->id)
+        return first_grad(s, t, g);
     ag_tensor *sum = grad_tensor(t) ? ag_add(t->gacc, g) : NULL;
     if (!sum)
         return ag_error();
@@ -81,7 +86,7 @@ static ag_status accumulate_scalar(sweep *s, ag_tensor *t, ag_real g)
 {
     if (t->sweep != s->id) {
         t->gval = g;
-        return accumulate(s, t, NULL);
+        return first_grad(s, t, NULL);
     }
     if (!t->gacc) {
         t->gval = t->gval + g;
