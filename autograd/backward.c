@@ -357,9 +357,11 @@ ag_status ag_grad_of(ag_tensor *out, int n, ag_tensor *const *inputs, ag_tensor 
     ag_status st = run_sweep(&s, out, g0, opts);
     if (st != AG_OK)
         return st;
-    for (int i = 0; i < n; i++)
-        if (!(result[i] = inputs[i]->sweep == s.id ? grad_tensor(inputs[i]) : NULL) && ag_error())
+    for (int i = 0; i < n; i++) {
+        result[i] = inputs[i]->sweep == s.id ? grad_tensor(inputs[i]) : NULL;
+        if (!result[i] && ag_error() != AG_OK) /* out of memory making it */
             return ag_error();
+    }
     return AG_OK;
 }
 

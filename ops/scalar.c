@@ -34,8 +34,8 @@ typedef struct rule {
     uint8_t save;
 } rule;
 
-/* ag_neg as the affine op computes it: a multiplication by -1 (which, unlike a sign flip,
- * leaves a NaN's sign alone). */
+/* ag_neg as the affine op computes it: a multiplication by -1, not a sign flip (the two differ
+ * on a NaN's sign bit). */
 static ag_real neg(ag_real v) { return (ag_real)-1 * v; }
 
 /* a + b:  da = dy,  db = dy */
