@@ -604,9 +604,53 @@ static ag_status addcmul_fwd(ag_ctx *ctx, ag_tensor *const *in, ag_tensor **out)
     return AG_OK;
 }
 
+/* The three gradients in one pass over dy, a and b: dc = dy, da = dy b, db = dy a. */
+typedef struct addcmul_grads {
+    const ag_real *g, *a, *b;
+    ag_real *dc, *da, *db;
+} addcmul_grads;
+
+AGI_SIMD static void k_addcmul_bwd(void *ctx, int64_t i0, int64_t i1)
+{
+    const addcmul_grads *r = ctx;
+    const ag_real *restrict g = r->g, *restrict a = r->a, *restrict b = r->b;
+    ag_real *restrict dc = r->dc, *restrict da = r->da, *restrict db = r->db;
+    for (int64_t i = i0; i < i1; i++) {
+        ag_real gi = g[i];
+        dc[i] = gi;
+        da[i] = gi * b[i];
+        db[i] = gi * a[i];
+    }
+}
+
+/* Without create_graph, broadcasting, or an input that needs no gradient, addcmul's backward
+ * is one fused pass writing into the leaves' .grad where offered: a third of the memory
+ * traffic of two muls and three copies. Returns false (nothing done) when it does not apply. */
+static bool addcmul_bwd_fused(ag_ctx *ctx, ag_tensor *g, ag_tensor **dx)
+{
+    if (ag_is_grad_enabled())
+        return false;
+    for (int i = 0; i < 3; i++)
+        if (!ag_ctx_needs_grad(ctx, i) || !agi_same_shape(ag_ctx_input(ctx, i)->shape, g->shape))
+            return false;
+    ag_tensor *a = ag_ctx_saved(ctx, 0), *b = ag_ctx_saved(ctx, 1);
+    if (!a || !b)
+        return true; /* the error is set */
+    for (int i = 0; i < 3; i++) {
+        ag_tensor *d = agi_grad_dest(ctx, i);
+        if (!(dx[i] = d ? d : ag_empty(g->shape)))
+            return true;
+    }
+    addcmul_grads r = { g->data, a->data, b->data, dx[0]->data, dx[1]->data, dx[2]->data };
+    agi_map_span(k_addcmul_bwd, &r, (int64_t)g->numel);
+    return true;
+}
+
 /* dc = dy,  da = dy b,  db = dy a, each summed back to its input's shape */
 static ag_status addcmul_bwd(ag_ctx *ctx, ag_tensor *const *dy, ag_tensor **dx)
 {
+    if (addcmul_bwd_fused(ctx, dy[0], dx))
+        return ag_error();
     if (ag_ctx_needs_grad(ctx, 0))
         dx[0] = ag_sum_to(dy[0], ag_ctx_input(ctx, 0)->shape);
     if (ag_ctx_needs_grad(ctx, 1))
