@@ -59,6 +59,7 @@ struct agi_node {
     bool recording;                      /* recorded on the tape (forward) */
     bool freed;                          /* released by a backward without retain_graph */
     uint8_t nondiff;                     /* bit k: output k is not differentiable */
+    ag_tensor *dest;                     /* forward: where output 0 may be written (agi_out) */
     ag_tensor *slots[];                  /* n_in inputs, then n_out outputs */
 };
 
@@ -86,6 +87,8 @@ struct agi_tape {
     bool anomaly;
     bool registered;
     const char *in_backward;             /* the op whose backward is running, if any */
+    agi_node *dest_node;                 /* the node whose backward may take a grad dest */
+    ag_tensor *dest_leaf[AG_MAX_OP_INPUTS]; /* per input: the leaf whose .grad is offered */
     ag_status err;
     char msg[512];
 };
@@ -220,6 +223,28 @@ static inline ag_tensor *agi_grad(ag_tensor *t)
     }
     return t->grad;
 }
+
+/* Gradient destinations. A backward pass normally writes each gradient to a fresh tape tensor
+ * and copies the leaves' gradients into their .grad at the end. When a leaf's .grad is
+ * logically zero (after zero_grad) and nothing has contributed to it yet, the engine offers
+ * that buffer to the backward of the node that consumes the leaf: the op can write dx[i]
+ * straight into it and the copy disappears (elementwise and cross-entropy steps spent a
+ * quarter of their time on it). Because the .grad stays marked zero until the whole sweep
+ * has succeeded, a failed sweep still leaves every gradient as it was.
+ *
+ * agi_grad_dest: inside ctx's backward, a tape tensor aliasing input i's .grad, or NULL
+ * (none offered, already taken, or create_graph). Take it only to return it as dx[i].
+ * agi_apply_into: ag_apply, whose forward may put output 0 in `dest` (NULL: as ag_apply).
+ * agi_out: a forward's output 0 of shape s: the offered dest when its shape is s, else a
+ * fresh tape tensor. */
+ag_tensor *agi_grad_dest(ag_ctx *ctx, int i);
+ag_tensor *agi_apply_into(ag_tensor *dest, const ag_op *op, ag_tensor *const *in, int n_in,
+                          const void *attrs, size_t attrs_size);
+ag_tensor *agi_out(ag_ctx *ctx, ag_shape s);
+
+/* Is ctx's op being recorded (so that its backward may run)? A forward can skip keeping
+ * what only backward needs when not. */
+static inline bool agi_ctx_recording(const ag_ctx *ctx) { return ((const agi_node *)ctx)->recording; }
 
 /* True if any value of t is NaN or Inf. */
 bool agi_has_nonfinite(const ag_tensor *t);

@@ -24,6 +24,7 @@ typedef struct sweep {
     ag_tensor **leaves;
     size_t n_leaves, cap_leaves;
     int64_t pending; /* non-leaf tensors holding a gradient whose node has not run yet */
+    bool deposit;    /* ag_backward (gradients go to .grad), not ag_grad_of */
 } sweep;
 
 static ag_status push_leaf(sweep *s, ag_tensor *t)
@@ -135,6 +136,44 @@ static bool same_shape(ag_shape a, ag_shape b)
     return true;
 }
 
+/* Can input i of nd write its gradient straight into its .grad (see agi_grad_dest)? Only
+ * a leaf whose .grad is logically zero, with no contribution yet in this sweep and no hooks
+ * (they must see the gradient before .grad does), once per node, and only when that .grad is
+ * not itself read by the node. */
+static bool dest_ok(const sweep *s, const agi_node *nd, int i)
+{
+    const ag_tensor *x = nd->in[i];
+    if (x->kind != AGI_HEAP || x->node || !x->requires_grad || !x->grad || !x->grad_zero ||
+        x->hooks || x->sweep == s->id)
+        return false;
+    for (int j = 0; j < nd->n_in; j++)
+        if ((j < i && nd->in[j] == x) || nd->in[j] == x->grad)
+            return false;
+    for (int j = 0; j < nd->n_saved; j++)
+        if (nd->saved[j] == x->grad)
+            return false;
+    return true;
+}
+
+static void offer_dests(sweep *s, agi_node *nd, bool create_graph)
+{
+    bool any = s->deposit && !create_graph;
+    for (int i = 0; i < nd->n_in; i++)
+        s->tp->dest_leaf[i] = any && dest_ok(s, nd, i) ? nd->in[i] : NULL;
+    s->tp->dest_node = nd;
+}
+
+ag_tensor *agi_grad_dest(ag_ctx *ctx, int i)
+{
+    agi_tape *tp = agi_tape_get();
+    if (!ctx || tp->dest_node != (agi_node *)ctx || i < 0 || i >= AG_MAX_OP_INPUTS ||
+        !tp->dest_leaf[i])
+        return NULL;
+    ag_tensor *x = tp->dest_leaf[i];
+    tp->dest_leaf[i] = NULL;
+    return agi_tape_view(x->grad, x->shape);
+}
+
 /* Runs one node's backward and hands the input gradients on. */
 static ag_status run_node(sweep *s, agi_node *nd, bool create_graph)
 {
@@ -165,9 +204,11 @@ static ag_status run_node(sweep *s, agi_node *nd, bool create_graph)
     }
     ag_tensor *dx[AG_MAX_OP_INPUTS] = { 0 };
     s->tp->in_backward = name;
+    offer_dests(s, nd, create_graph);
     uint32_t gen = s->tp->gen;
     ag_status st = nd->op->backward((ag_ctx *)nd, dy, dx);
     s->tp->in_backward = NULL;
+    s->tp->dest_node = NULL;
     if (s->tp->gen != gen) /* the graph (nd with it) is gone: touch nothing */
         return AGI_FAIL(AG_ERR_STATE, "backward: %s: ag_step_end was called inside its backward "
                                       "(the graph being differentiated is gone)",
@@ -299,7 +340,9 @@ static ag_status deposit_leaves(sweep *s)
         ag_tensor *t = s->leaves[i];
         ag_real *d = t->grad->data;
         const ag_real *g = t->gacc ? t->gacc->data : &t->gval;
-        if (t->grad_zero || t->grad->version == UINT32_MAX) /* zero: copy, no need to add */
+        if (g == d && t->grad_zero) /* written in place by the backward (agi_grad_dest) */
+            ;
+        else if (t->grad_zero || t->grad->version == UINT32_MAX) /* zero: copy, no need to add */
             memcpy(d, g, t->numel * sizeof(ag_real));
         else
             for (size_t j = 0; j < t->numel; j++)
@@ -326,6 +369,7 @@ ag_status ag_backward_ex(ag_tensor *out, ag_backward_opts opts)
     sweep s;
     if (begin(&s, "backward") != AG_OK)
         return s.tp->err;
+    s.deposit = true;
     ag_tensor *g0 = start_grad(out, opts.grad_output, "backward");
     if (!g0)
         return ag_error();

@@ -59,6 +59,7 @@ static void node_init(agi_node *nd, const ag_op *op, ag_tensor *const *in, int n
     nd->recording = recording;
     nd->freed = false;
     nd->nondiff = 0;
+    nd->dest = NULL;
     for (int i = 0; i < n_in; i++)
         nd->in[i] = in[i];
     for (int k = 0; k < op->n_out; k++)
@@ -108,8 +109,8 @@ static bool record(agi_tape *tp, agi_node *nd, ag_tensor *const *in)
 /* When nothing is recorded (no grad mode, no input requiring grad, and every backward pass
  * without create_graph) the node lives on the C stack: it is only the forward's context. When
  * recording, node and attrs go to the tape, where backward finds them. */
-ag_tensor *ag_apply(const ag_op *op, ag_tensor *const *in, int n_in, const void *attrs,
-                    size_t attrs_size, ag_tensor **out)
+static ag_tensor *apply(const ag_op *op, ag_tensor *const *in, int n_in, const void *attrs,
+                        size_t attrs_size, ag_tensor **out, ag_tensor *dest)
 {
     if (!op || !op->name || !op->forward || op->n_out < 1 || op->n_out > AG_MAX_OP_OUTPUTS)
         return AGI_FAIL(AG_ERR_ARG, "apply: op is NULL or malformed"), NULL;
@@ -139,12 +140,41 @@ ag_tensor *ag_apply(const ag_op *op, ag_tensor *const *in, int n_in, const void 
         attrs = a;
     }
     node_init(nd, op, in, n_in, attrs_size ? attrs : NULL, recording);
+    if (!recording) /* a recorded output must be a tensor of its own, never a leaf's .grad */
+        nd->dest = dest;
     if (!run_forward(tp, nd, in) || (recording && !record(tp, nd, in)))
         return NULL;
     if (out)
         for (int k = 0; k < op->n_out; k++)
             out[k] = nd->out[k];
     return nd->out[0];
+}
+
+ag_tensor *ag_apply(const ag_op *op, ag_tensor *const *in, int n_in, const void *attrs,
+                    size_t attrs_size, ag_tensor **out)
+{
+    return apply(op, in, n_in, attrs, attrs_size, out, NULL);
+}
+
+ag_tensor *agi_apply_into(ag_tensor *dest, const ag_op *op, ag_tensor *const *in, int n_in,
+                          const void *attrs, size_t attrs_size)
+{
+    return apply(op, in, n_in, attrs, attrs_size, NULL, dest);
+}
+
+ag_tensor *agi_out(ag_ctx *ctx, ag_shape s)
+{
+    agi_node *nd = (agi_node *)ctx;
+    ag_tensor *d = nd->dest;
+    nd->dest = NULL;
+    if (d && d->shape.ndim == s.ndim) {
+        bool same = true;
+        for (int i = 0; i < s.ndim; i++)
+            same &= d->shape.d[i] == s.d[i];
+        if (same)
+            return d;
+    }
+    return ag_empty(s);
 }
 
 /* The ctx accessors are called by op code with the ctx the engine passed; a NULL one is

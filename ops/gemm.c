@@ -690,8 +690,9 @@ struct gemm_run {
     const gemm_impl *im;
     const gemm_args *g;
     int n_threads;
-    int64_t mc;       /* rows per ic block, a multiple of mr */
-    int64_t n_ib;     /* ic blocks */
+    int64_t mc;       /* the most rows an ic block has, a multiple of mr */
+    int64_t panels;   /* mr-row panels of C */
+    int64_t n_ib;     /* ic blocks: block b holds panels [b*panels/n_ib, (b+1)*panels/n_ib) */
     int64_t n_jsplit; /* pieces each ic block's B panels are split into (threads, short M) */
     char *bpack;      /* the packed (kc, nc) block of op(B) */
     char *apack;      /* one packed (mc, kc) block of op(A) per thread */
@@ -765,7 +766,8 @@ static a_block a_in_place(const gemm_run *r, int64_t i0)
 static void compute_unit(const gemm_run *r, int64_t u, thread_state *ts)
 {
     int64_t ib = u / r->n_jsplit, js = u % r->n_jsplit;
-    int64_t i0 = ib * r->mc, m = min64(r->mc, r->g->M - i0);
+    int64_t mr = r->im->mr, i0 = mr * (ib * r->panels / r->n_ib);
+    int64_t m = min64(mr * ((ib + 1) * r->panels / r->n_ib), r->g->M) - i0;
     int64_t n_panels = ceil_div(r->nc, r->im->nr);
     int64_t p0 = n_panels * js / r->n_jsplit, p1 = n_panels * (js + 1) / r->n_jsplit;
     a_block a = a_in_place(r, i0);
@@ -801,11 +803,13 @@ static void run_units(gemm_run *r, int64_t n_units, unit_fn unit)
     agi_parallel_for_n(r->n_threads, min64(r->n_threads, n_units), claim_units, r);
 }
 
-/* Splits M into ic blocks of at most im->mc rows, a multiple of mr each. With several
- * threads there are at least UNITS_PER_THREAD blocks per thread, and a multiple of the
- * thread count, so that equal threads get equal shares and claiming balances unequal
- * ones; when M has fewer mr-row panels than that, each block's B panels are split into
- * pieces as well. */
+/* Splits M into ic blocks of at most about im->mc rows, whole mr-row panels each, as equal
+ * as panels allow (one panel more or less): with equal blocks, a product of 128 rows on two
+ * threads is 64 + 64 rows instead of 72 + 56. With several threads there are at least
+ * UNITS_PER_THREAD blocks per thread, and a multiple of the thread count, so that equal
+ * threads get equal shares and claiming balances unequal ones; when M has fewer mr-row
+ * panels than that, each block's B panels are split into pieces as well. Which rows share a
+ * block never changes a result: every C tile is the same kernel call either way. */
 static void plan_m(gemm_run *r, int64_t M)
 {
     int64_t mr = r->im->mr, panels = ceil_div(M, mr), t = r->n_threads;
@@ -813,8 +817,9 @@ static void plan_m(gemm_run *r, int64_t M)
     blocks = ceil_div(blocks > want ? blocks : want, t) * t;
     if (blocks > panels)
         blocks = panels;
+    r->panels = panels;
+    r->n_ib = blocks;
     r->mc = ceil_div(panels, blocks) * mr;
-    r->n_ib = ceil_div(M, r->mc);
     r->n_jsplit = r->n_ib >= want ? 1 : ceil_div(want, r->n_ib);
 }
 

@@ -284,8 +284,10 @@ typedef struct ce_rows {
     const int64_t *cls;
     int64_t c;
     double e;
-    ag_real *loss, *lse;       /* forward: (N) each */
+    ag_real *loss, *lse;       /* forward: (N) each, */
+    ag_real *p;                /* and softmax(x) (N, C) when backward will need it */
     const ag_real *g, *lse_in; /* gradient: (N) each, */
+    const ag_real *p_in;       /* softmax(x) from forward, or NULL: recomputed from x */
     ag_real *dx;               /* and (N, C) out */
 } ce_rows;
 
@@ -311,8 +313,10 @@ static void ce_fwd_rows(void *ctx, int64_t begin, int64_t end, int tid)
     int64_t C = r->c;
     for (int64_t n = begin; n < end; n++) {
         const ag_real *x = r->x + n * C;
-        ag_real m = agi_row_max(x, C);
-        double s = agi_row_exp_sum(NULL, x, C, m), sx = 0;
+        ag_real m = agi_row_max(x, C), *p = r->p ? r->p + n * C : NULL;
+        double s = agi_row_exp_sum(p, x, C, m), sx = 0;
+        if (p)
+            agi_row_scale(p, C, (ag_real)(1 / s));
         if (r->e != 0)
             for (int64_t c = 0; c < C; c++)
                 sx += x[c];
@@ -322,7 +326,8 @@ static void ce_fwd_rows(void *ctx, int64_t begin, int64_t end, int tid)
     }
 }
 
-/* Gradient rows: dx_c = g (e^(x_c - lse) - e / C) - g (1 - e) [c = y]. */
+/* Gradient rows: dx_c = g (p_c - e / C) - g (1 - e) [c = y], p = softmax(x) as forward
+ * kept it (a multiply-add per value), or else e^(x_c - lse) (an exp per value). */
 static void ce_grad_rows(void *ctx, int64_t begin, int64_t end, int tid)
 {
     (void)tid;
@@ -332,23 +337,27 @@ static void ce_grad_rows(void *ctx, int64_t begin, int64_t end, int tid)
     for (int64_t n = begin; n < end; n++) {
         const ag_real *x = r->x + n * C;
         ag_real *dx = r->dx + n * C, g = r->g[n], lse = r->lse_in[n];
-        agi_row_exp_affine(dx, x, C, lse, g, off);
+        if (r->p_in)
+            agi_row_affine(dx, r->p_in + n * C, C, g, off);
+        else
+            agi_row_exp_affine(dx, x, C, lse, g, off);
         dx[r->cls[n]] -= g * (ag_real)(1 - r->e);
     }
 }
 
-/* cross_entropy_grad(x, g, lse) = g_n (softmax(x) - q), q = (1 - e) onehot(y) + e / C: the
- * gradient of the per-sample losses, in one pass (softmax recomputed from the saved lse, no
- * (N, C) softmax kept from forward). Its own gradient, for create_graph, with s = softmax(x)
+/* cross_entropy_grad(x, g, lse, p) = g_n (softmax(x) - q), q = (1 - e) onehot(y) + e / C:
+ * the gradient of the per-sample losses, in one pass over p = softmax(x) as forward kept it
+ * (recomputed from x and lse when p is empty). Its own gradient, for create_graph, with s = softmax(x)
  * and G the incoming gradient:  d x = g_n s (G - sum_c G s),  d g_n = sum_c G (s - q). */
 static ag_status ce_grad_fwd(ag_ctx *c, ag_tensor *const *in, ag_tensor **out)
 {
     const ce_attrs *at = ag_ctx_attrs(c);
     ag_tensor *x = in[0];
-    if (!(out[0] = ag_empty(x->shape)))
+    if (!(out[0] = agi_out(c, x->shape)))
         return ag_error();
     ce_rows r = { .x = x->data, .cls = at->cls, .c = x->shape.d[1], .e = at->e,
-                  .g = in[1]->data, .lse_in = in[2]->data, .dx = out[0]->data };
+                  .g = in[1]->data, .lse_in = in[2]->data, .dx = out[0]->data,
+                  .p_in = in[3]->numel == x->numel ? in[3]->data : NULL };
     run_rows(&r, x->shape.d[0], ce_grad_rows);
     ag_ctx_save(c, x);
     ag_ctx_save(c, in[1]);
@@ -373,28 +382,34 @@ static ag_status ce_grad_bwd(ag_ctx *c, ag_tensor *const *dy, ag_tensor **dx)
     }
     return AG_OK;
 }
-static const ag_op CE_GRAD = { .name = "cross_entropy_grad", .n_in = 3, .n_out = 1, .forward = ce_grad_fwd, .backward = ce_grad_bwd };
+static const ag_op CE_GRAD = { .name = "cross_entropy_grad", .n_in = 4, .n_out = 1, .forward = ce_grad_fwd, .backward = ce_grad_bwd };
 
 /* cross_entropy: x (N, C) -> per-sample losses (N), and lse (N) for backward (output 1, not
- * differentiable);  dx = cross_entropy_grad(x, dy, lse) */
+ * differentiable). When recorded it also keeps p = softmax(x) (N, C), saved rather than an
+ * output so that backward is not handed a gradient of zeros for it: a 4-byte store per logit
+ * that spares backward an exp per logit.  dx = cross_entropy_grad(x, dy, lse, p) */
 static ag_status ce_fwd(ag_ctx *c, ag_tensor *const *in, ag_tensor **out)
 {
     const ce_attrs *at = ag_ctx_attrs(c);
     ag_tensor *x = in[0];
     int64_t n = x->shape.d[0];
-    if (!(out[0] = ag_empty(AG_SHAPE(n))) || !(out[1] = ag_empty(AG_SHAPE(n))))
+    ag_tensor *p = NULL;
+    if (!(out[0] = ag_empty(AG_SHAPE(n))) || !(out[1] = ag_empty(AG_SHAPE(n))) ||
+        (agi_ctx_recording(c) && !(p = ag_empty(x->shape))))
         return ag_error();
     ce_rows r = { .x = x->data, .cls = at->cls, .c = x->shape.d[1], .e = at->e,
-                  .loss = out[0]->data, .lse = out[1]->data };
+                  .loss = out[0]->data, .lse = out[1]->data, .p = p ? p->data : NULL };
     run_rows(&r, n, ce_fwd_rows);
     ag_ctx_mark_non_differentiable(c, 1);
     ag_ctx_save(c, x);
+    ag_ctx_save(c, p);
     return AG_OK;
 }
 static ag_status ce_bwd(ag_ctx *c, ag_tensor *const *dy, ag_tensor **dx)
 {
-    ag_tensor *in[3] = { ag_ctx_saved(c, 0), dy[0], ag_ctx_output(c, 1) };
-    dx[0] = ag_apply(&CE_GRAD, in, 3, ag_ctx_attrs(c), sizeof(ce_attrs), NULL);
+    ag_tensor *in[4] = { ag_ctx_saved(c, 0), dy[0], ag_ctx_output(c, 1), ag_ctx_saved(c, 1) };
+    dx[0] = agi_apply_into(agi_grad_dest(c, 0), &CE_GRAD, in, 4, ag_ctx_attrs(c),
+                           sizeof(ce_attrs));
     return AG_OK;
 }
 static const ag_op CROSS_ENTROPY = { .name = "cross_entropy", .n_in = 1, .n_out = 2, .forward = ce_fwd, .backward = ce_bwd };

@@ -17,7 +17,11 @@ typedef struct mm_attrs {
     bool ta, tb;
 } mm_attrs;
 
-static ag_tensor *mm(ag_tensor *a, ag_tensor *b, bool ta, bool tb);
+static ag_tensor *mm_into(ag_tensor *dest, ag_tensor *a, ag_tensor *b, bool ta, bool tb);
+static ag_tensor *mm(ag_tensor *a, ag_tensor *b, bool ta, bool tb)
+{
+    return mm_into(NULL, a, b, ta, tb);
+}
 
 /* Rows/cols of op(X) for a stored matrix X (last two dims) and a transpose flag. */
 static int64_t rows_of(ag_shape s, bool t) { return s.d[s.ndim - (t ? 1 : 2)]; }
@@ -44,7 +48,7 @@ static ag_status mm_fwd(ag_ctx *c, ag_tensor *const *in, ag_tensor **out)
     ag_shape os = bs;
     os.d[os.ndim++] = M;
     os.d[os.ndim++] = N;
-    if (!(out[0] = ag_empty(os)))
+    if (!(out[0] = agi_out(c, os)))
         return ag_error();
     ag_ctx_save(c, a);
     ag_ctx_save(c, b);
@@ -78,19 +82,24 @@ static ag_status mm_bwd(ag_ctx *c, ag_tensor *const *dy, ag_tensor **dx)
     ag_tensor *a = ag_ctx_saved(c, 0), *b = ag_ctx_saved(c, 1), *g = dy[0];
     if (!a || !b)
         return ag_error();
+    /* A destination of the wrong (broadcast) shape is ignored by agi_out: then sum_to folds */
+    ag_tensor *da = agi_grad_dest(c, 0), *db = agi_grad_dest(c, 1);
     if (ag_ctx_needs_grad(c, 0))
-        dx[0] = ag_sum_to(at->ta ? mm(b, g, at->tb, true) : mm(g, b, false, !at->tb), a->shape);
+        dx[0] = ag_sum_to(at->ta ? mm_into(da, b, g, at->tb, true) : mm_into(da, g, b, false, !at->tb),
+                          a->shape);
     if (ag_ctx_needs_grad(c, 1))
-        dx[1] = ag_sum_to(at->tb ? mm(g, a, true, at->ta) : mm(a, g, !at->ta, false), b->shape);
+        dx[1] = ag_sum_to(at->tb ? mm_into(db, g, a, true, at->ta) : mm_into(db, a, g, !at->ta, false),
+                          b->shape);
     return AG_OK;
 }
 static const ag_op MM = { .name = "matmul", .n_in = 2, .n_out = 1, .forward = mm_fwd, .backward = mm_bwd };
 
-static ag_tensor *mm(ag_tensor *a, ag_tensor *b, bool ta, bool tb)
+/* op(a) @ op(b), written into dest when it is given and fits (see agi_grad_dest). */
+static ag_tensor *mm_into(ag_tensor *dest, ag_tensor *a, ag_tensor *b, bool ta, bool tb)
 {
     ag_tensor *in[2] = { a, b };
     mm_attrs at = { ta, tb };
-    return ag_apply(&MM, in, 2, &at, sizeof at, NULL);
+    return agi_apply_into(dest, &MM, in, 2, &at, sizeof at);
 }
 
 /* The product of every dim but the last: the rows of s seen as a matrix (1 for a 1-d s).
@@ -171,7 +180,7 @@ static ag_status linear_bwd(ag_ctx *c, ag_tensor *const *dy, ag_tensor **dx)
     if (ag_ctx_needs_grad(c, 0))
         dx[0] = mm(g, w, false, false);
     if (ag_ctx_needs_grad(c, 1))
-        dx[1] = mm(g, x, true, false);
+        dx[1] = mm_into(agi_grad_dest(c, 1), g, x, true, false);
     if (ag_ctx_n_in(c) > 2 && ag_ctx_needs_grad(c, 2))
         dx[2] = ag_sum_to(g, ag_ctx_input(c, 2)->shape);
     return AG_OK;

@@ -12,6 +12,9 @@ ag_real agi_row_max(const ag_real *x, int64_t n);
 double agi_row_exp_sum(ag_real *y, const ag_real *x, int64_t n, ag_real shift);
 void agi_row_exp_affine(ag_real *y, const ag_real *x, int64_t n, ag_real shift, ag_real g,
                         ag_real off);
+/* y_i *= a;  y_i = g (p_i - off). */
+void agi_row_scale(ag_real *y, int64_t n, ag_real a);
+void agi_row_affine(ag_real *y, const ag_real *p, int64_t n, ag_real g, ag_real off);
 
 /* The broadcast shape of a and b, or false with "op: shapes [..] and [..] cannot be
  * broadcast". */

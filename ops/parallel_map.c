@@ -87,3 +87,26 @@ void agi_map_triple(agi_triple_kernel k, ag_real *y, const ag_real *a, const ag_
     map_job j = { .kind = 4, .k4 = k, .y = y, .a = a, .b = b, .c = c, .n = n };
     run(&j);
 }
+
+typedef struct span_job {
+    agi_span_fn fn;
+    void *ctx;
+    int64_t n;
+} span_job;
+
+static void run_span_job(void *ctx, int64_t t0, int64_t t1, int tid)
+{
+    (void)tid;
+    const span_job *j = ctx;
+    j->fn(j->ctx, t0 * PAR_GRAIN, t1 * PAR_GRAIN < j->n ? t1 * PAR_GRAIN : j->n);
+}
+
+void agi_map_span(agi_span_fn fn, void *ctx, int64_t n)
+{
+    if (serial(n)) {
+        fn(ctx, 0, n);
+        return;
+    }
+    span_job j = { fn, ctx, n };
+    agi_parallel_for((n + PAR_GRAIN - 1) / PAR_GRAIN, run_span_job, &j);
+}

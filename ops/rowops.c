@@ -35,22 +35,31 @@ typedef int32_t lane_int;
 typedef ag_real vreal __attribute__((vector_size(LANES * sizeof(ag_real))));
 typedef lane_int vint __attribute__((vector_size(LANES * sizeof(ag_real))));
 
+/* The larger of each lane of a and b (a where b is not greater, so NaN lanes keep a). A
+ * macro: a function passing 64-byte vectors by value trips GCC's ABI warning. */
+#define LANE_MAX(a, b) ((vreal)((((vint)(b)) & ((b) > (a))) | (((vint)(a)) & ~((b) > (a)))))
+
+/* Four independent running maxima: one compare-and-select chain would wait on its own
+ * latency at every step. */
 AGI_SIMD ag_real agi_row_max(const ag_real *x, int64_t n)
 {
     if (n <= 0)
         return 0;
     ag_real m = x[0];
     int64_t i = 0;
-    if (n >= LANES) {
-        vreal part, v;
-        memcpy(&part, x, sizeof part);
-        for (i = LANES; i + LANES <= n; i += LANES) {
-            memcpy(&v, x + i, sizeof v);
-            vint gt = v > part;
-            part = (vreal)(((vint)v & gt) | ((vint)part & ~gt));
-        }
+    if (n >= 4 * LANES) {
+        vreal part[4], v;
+        for (int k = 0; k < 4; k++)
+            memcpy(&part[k], x + k * LANES, sizeof v);
+        for (i = 4 * LANES; i + 4 * LANES <= n; i += 4 * LANES)
+            for (int k = 0; k < 4; k++) {
+                memcpy(&v, x + i + k * LANES, sizeof v);
+                part[k] = LANE_MAX(part[k], v);
+            }
+        vreal m01 = LANE_MAX(part[0], part[1]), m23 = LANE_MAX(part[2], part[3]);
+        vreal all = LANE_MAX(m01, m23);
         for (int j = 0; j < LANES; j++)
-            m = part[j] > m ? part[j] : m;
+            m = all[j] > m ? all[j] : m;
     }
     for (; i < n; i++)
         m = x[i] > m ? x[i] : m;
@@ -97,4 +106,18 @@ AGI_SIMD void agi_row_exp_affine(ag_real *y, const ag_real *x, int64_t n, ag_rea
 {
     for (int64_t i = 0; i < n; i++)
         y[i] = g * (exp_neg(x[i] - shift) - off);
+}
+
+/* y[0..n) *= a (a softmax row normalised in place). */
+AGI_SIMD void agi_row_scale(ag_real *y, int64_t n, ag_real a)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] *= a;
+}
+
+/* y = g (p - off): cross-entropy's gradient row from a kept softmax row. */
+AGI_SIMD void agi_row_affine(ag_real *y, const ag_real *p, int64_t n, ag_real g, ag_real off)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] = g * (p[i] - off);
 }

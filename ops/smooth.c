@@ -604,9 +604,93 @@ static ag_status addcmul_fwd(ag_ctx *ctx, ag_tensor *const *in, ag_tensor **out)
     return AG_OK;
 }
 
+/* The three gradients in one pass over dy, a and b: dc = dy, da = dy b, db = dy a. */
+typedef struct addcmul_grads {
+    const ag_real *g, *a, *b;
+    ag_real *dc, *da, *db;
+} addcmul_grads;
+
+AGI_SIMD static void k_addcmul_bwd(void *ctx, int64_t i0, int64_t i1)
+{
+    const addcmul_grads *r = ctx;
+    const ag_real *restrict g = r->g, *restrict a = r->a, *restrict b = r->b;
+    ag_real *restrict dc = r->dc, *restrict da = r->da, *restrict db = r->db;
+    for (int64_t i = i0; i < i1; i++) {
+        ag_real gi = g[i];
+        dc[i] = gi;
+        da[i] = gi * b[i];
+        db[i] = gi * a[i];
+    }
+}
+
+/* The same with streaming stores, for gradients too large to stay in cache: they skip the
+ * read-for-ownership of each line (a third of the pass's memory traffic). Float build on
+ * AVX-512 only; every other case takes the plain loop. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(AG_DOUBLE)
+#include <immintrin.h>
+#define STREAM_MIN ((int64_t)1 << 18) /* elements per gradient: 1 MiB, an L2 */
+__attribute__((target("avx512f"))) static void k_addcmul_bwd_stream(void *ctx, int64_t i0,
+                                                                    int64_t i1)
+{
+    const addcmul_grads *r = ctx;
+    int64_t i = i0;
+    for (; i < i1 && ((uintptr_t)(r->dc + i) & 63); i++) { /* to a line boundary */
+        r->dc[i] = r->g[i];
+        r->da[i] = r->g[i] * r->b[i];
+        r->db[i] = r->g[i] * r->a[i];
+    }
+    bool aligned = !(((uintptr_t)(r->da + i) | (uintptr_t)(r->db + i)) & 63);
+    for (; aligned && i + 16 <= i1; i += 16) {
+        __m512 g = _mm512_loadu_ps(r->g + i);
+        _mm512_stream_ps(r->dc + i, g);
+        _mm512_stream_ps(r->da + i, _mm512_mul_ps(g, _mm512_loadu_ps(r->b + i)));
+        _mm512_stream_ps(r->db + i, _mm512_mul_ps(g, _mm512_loadu_ps(r->a + i)));
+    }
+    _mm_sfence(); /* streamed lines are visible before the pool reports the task done */
+    k_addcmul_bwd(ctx, i, i1);
+}
+
+static agi_span_fn addcmul_bwd_kernel(int64_t n)
+{
+    return n >= STREAM_MIN && __builtin_cpu_supports("avx512f") ? k_addcmul_bwd_stream
+                                                               : k_addcmul_bwd;
+}
+#else
+static agi_span_fn addcmul_bwd_kernel(int64_t n)
+{
+    (void)n;
+    return k_addcmul_bwd;
+}
+#endif
+
+/* Without create_graph, broadcasting, or an input that needs no gradient, addcmul's backward
+ * is one fused pass writing into the leaves' .grad where offered: a third of the memory
+ * traffic of two muls and three copies. Returns false (nothing done) when it does not apply. */
+static bool addcmul_bwd_fused(ag_ctx *ctx, ag_tensor *g, ag_tensor **dx)
+{
+    if (ag_is_grad_enabled())
+        return false;
+    for (int i = 0; i < 3; i++)
+        if (!ag_ctx_needs_grad(ctx, i) || !agi_same_shape(ag_ctx_input(ctx, i)->shape, g->shape))
+            return false;
+    ag_tensor *a = ag_ctx_saved(ctx, 0), *b = ag_ctx_saved(ctx, 1);
+    if (!a || !b)
+        return true; /* the error is set */
+    for (int i = 0; i < 3; i++) {
+        ag_tensor *d = agi_grad_dest(ctx, i);
+        if (!(dx[i] = d ? d : ag_empty(g->shape)))
+            return true;
+    }
+    addcmul_grads r = { g->data, a->data, b->data, dx[0]->data, dx[1]->data, dx[2]->data };
+    agi_map_span(addcmul_bwd_kernel((int64_t)g->numel), &r, (int64_t)g->numel);
+    return true;
+}
+
 /* dc = dy,  da = dy b,  db = dy a, each summed back to its input's shape */
 static ag_status addcmul_bwd(ag_ctx *ctx, ag_tensor *const *dy, ag_tensor **dx)
 {
+    if (addcmul_bwd_fused(ctx, dy[0], dx))
+        return ag_error();
     if (ag_ctx_needs_grad(ctx, 0))
         dx[0] = ag_sum_to(dy[0], ag_ctx_input(ctx, 0)->shape);
     if (ag_ctx_needs_grad(ctx, 1))

@@ -24,6 +24,11 @@ typedef void (*agi_triple_kernel)(ag_real *o, const ag_real *a, const ag_real *b
 void agi_map_triple(agi_triple_kernel k, ag_real *y, const ag_real *a, const ag_real *b,
                     const ag_real *c, int64_t n);
 
+/* fn(ctx, i0, i1) over [0, n) in pieces, split across threads when n is large: for fused
+ * kernels with more than one output. */
+typedef void (*agi_span_fn)(void *ctx, int64_t i0, int64_t i1);
+void agi_map_span(agi_span_fn fn, void *ctx, int64_t n);
+
 /* Forward of a one-input elementwise op: a new output of x's shape filled by k; saves the
  * input and/or the output for backward as `save` says. */
 ag_status agi_unary_forward(ag_ctx *c, ag_tensor *const *in, ag_tensor **out,
