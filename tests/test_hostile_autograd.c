@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "agrad.h"
+#include "hostile_util.h"
 
 static void teardown(void)
 {
@@ -24,21 +25,6 @@ static void teardown(void)
     ag_set_num_threads(1);
 }
 TestSuite(hostile_autograd, .fini = teardown);
-
-/* The pending error must be exactly (code, msg); it is cleared afterwards. */
-#define EXPECT_ERR(code, msg)                                                              \
-    do {                                                                                   \
-        cr_assert_eq(ag_error(), (code), "error code %d, expected %d (message: %s)",       \
-                     (int)ag_error(), (int)(code), ag_error_message());                    \
-        cr_assert_str_eq(ag_error_message(), (msg));                                       \
-        ag_clear_error();                                                                  \
-    } while (0)
-
-#define EXPECT_NO_ERR() cr_assert_eq(ag_error(), AG_OK, "unexpected error: %s", ag_error_message())
-
-#define STALE_MSG(op, i)                                                                   \
-    op ": argument " #i " belongs to a step that has ended or to another thread's tape "   \
-       "(ag_step_end frees op results; keep values with ag_clone)"
 
 static ag_tensor *leaf(ag_real v) { return ag_set_requires_grad(ag_scalar(v), true); }
 
@@ -373,7 +359,7 @@ Test(hostile_autograd, backward_checks_grad_output)
     ag_step_end();
     y = ag_mul(x, x);
     cr_assert_eq(ag_backward_ex(y, (ag_backward_opts){ .grad_output = old }), AG_ERR_STATE);
-    EXPECT_ERR(AG_ERR_STATE, STALE_MSG("backward", 1));
+    EXPECT_ERR(AG_ERR_STATE, STALE("backward", 1));
     cr_assert_null(ag_grad(x));
     ag_tensor *e = ag_set_requires_grad(ag_zeros(AG_SHAPE(0)), true);
     cr_assert_eq(ag_backward(ag_mul(e, e)), AG_ERR_SHAPE, "an empty output has no element");
@@ -389,22 +375,22 @@ Test(hostile_autograd, use_after_step_end_is_an_error)
     ag_tensor *kept = ag_clone(y);
     ag_step_end();
     cr_assert(isnan(ag_item(y)));
-    EXPECT_ERR(AG_ERR_STATE, STALE_MSG("item", 0));
+    EXPECT_ERR(AG_ERR_STATE, STALE("item", 0));
     cr_assert_null(ag_add(x, y));
-    EXPECT_ERR(AG_ERR_STATE, STALE_MSG("add", 1));
+    EXPECT_ERR(AG_ERR_STATE, STALE("add", 1));
     cr_assert_eq(ag_backward(y), AG_ERR_STATE);
-    EXPECT_ERR(AG_ERR_STATE, STALE_MSG("backward", 0));
+    EXPECT_ERR(AG_ERR_STATE, STALE("backward", 0));
     cr_assert_null(ag_data(y));
-    EXPECT_ERR(AG_ERR_STATE, STALE_MSG("data", 0));
+    EXPECT_ERR(AG_ERR_STATE, STALE("data", 0));
     cr_assert_null(ag_clone(y));
-    EXPECT_ERR(AG_ERR_STATE, STALE_MSG("clone", 0));
+    EXPECT_ERR(AG_ERR_STATE, STALE("clone", 0));
     cr_assert_null(ag_detach(y));
-    EXPECT_ERR(AG_ERR_STATE, STALE_MSG("detach", 0));
+    EXPECT_ERR(AG_ERR_STATE, STALE("detach", 0));
     char buf[64];
     cr_assert_eq(ag_snprint(buf, sizeof buf, y), 0);
-    EXPECT_ERR(AG_ERR_STATE, STALE_MSG("print", 0));
+    EXPECT_ERR(AG_ERR_STATE, STALE("print", 0));
     cr_assert_eq(ag_register_hook(y, (ag_hook_fn)NULL, NULL), AG_ERR_STATE);
-    EXPECT_ERR(AG_ERR_STATE, STALE_MSG("register_hook", 0));
+    EXPECT_ERR(AG_ERR_STATE, STALE("register_hook", 0));
     cr_assert_eq(ag_item(kept), 9, "a clone outlives the step");
     cr_assert_null(ag_grad(x));
     ag_free(x), ag_free(kept);
@@ -485,7 +471,7 @@ Test(hostile_autograd, hooks_are_checked)
     y = ag_mul_scalar(x, 2);
     ag_register_hook(y, hook_stale, NULL);
     cr_assert_eq(ag_backward(ag_sum(y)), AG_ERR_STATE);
-    EXPECT_ERR(AG_ERR_STATE, STALE_MSG("hook", 0));
+    EXPECT_ERR(AG_ERR_STATE, STALE("hook", 0));
     cr_assert_null(ag_grad(x));
     ag_free(x), ag_free(c);
 }
@@ -646,15 +632,15 @@ Test(hostile_autograd, another_threads_tape_tensor_is_refused)
     pthread_create(&t, NULL, make_tape_tensor, &s);
     pthread_barrier_wait(&s.made);
     cr_assert_null(ag_add(s.y, s.y));
-    EXPECT_ERR(AG_ERR_STATE, STALE_MSG("add", 0));
+    EXPECT_ERR(AG_ERR_STATE, STALE("add", 0));
     cr_assert_eq(ag_backward(s.y), AG_ERR_STATE);
-    EXPECT_ERR(AG_ERR_STATE, STALE_MSG("backward", 0));
+    EXPECT_ERR(AG_ERR_STATE, STALE("backward", 0));
     cr_assert(isnan(ag_item(s.y)));
-    EXPECT_ERR(AG_ERR_STATE, STALE_MSG("item", 0));
+    EXPECT_ERR(AG_ERR_STATE, STALE("item", 0));
     cr_assert_null(ag_matmul(s.y, s.x));
-    EXPECT_ERR(AG_ERR_STATE, STALE_MSG("matmul", 0));
+    EXPECT_ERR(AG_ERR_STATE, STALE("matmul", 0));
     cr_assert_null(ag_relu(s.y));
-    EXPECT_ERR(AG_ERR_STATE, STALE_MSG("relu", 0));
+    EXPECT_ERR(AG_ERR_STATE, STALE("relu", 0));
     pthread_barrier_wait(&s.used);
     pthread_join(t, NULL);
     cr_assert_eq(s.err_in_thread, AG_OK, "main's errors are not the thread's");
@@ -931,7 +917,7 @@ Test(hostile_autograd, export_dot_rejects_bad_arguments)
     EXPECT_NO_ERR();
     ag_step_end();
     cr_assert_eq(ag_export_dot(y, NULL, f), AG_ERR_STATE);
-    EXPECT_ERR(AG_ERR_STATE, STALE_MSG("export_dot", 0));
+    EXPECT_ERR(AG_ERR_STATE, STALE("export_dot", 0));
     fclose(f);
     ag_free(x), ag_free(c);
 }

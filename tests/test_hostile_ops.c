@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "agrad.h"
+#include "hostile_util.h"
 
 static void teardown(void)
 {
@@ -19,26 +20,8 @@ static void teardown(void)
 }
 TestSuite(hostile_ops, .fini = teardown);
 
-#define EXPECT_ERR(code, msg)                                                              \
-    do {                                                                                   \
-        cr_assert_eq(ag_error(), (code), "error code %d, expected %d (message: %s)",       \
-                     (int)ag_error(), (int)(code), ag_error_message());                    \
-        cr_assert_str_eq(ag_error_message(), (msg));                                       \
-        ag_clear_error();                                                                  \
-    } while (0)
-#define EXPECT_NO_ERR() cr_assert_eq(ag_error(), AG_OK, "unexpected error: %s", ag_error_message())
-
-/* expr must give NULL with exactly (code, msg) */
-#define FAILS(expr, code, msg)                                                             \
-    do {                                                                                   \
-        cr_assert_null((expr), "%s should fail", #expr);                                   \
-        EXPECT_ERR(code, msg);                                                             \
-    } while (0)
+/* a NULL argument: FAILS with AG_ERR_ARG */
 #define NULL_ARG(expr, msg) FAILS(expr, AG_ERR_ARG, msg)
-
-#define STALE(op, i)                                                                       \
-    op ": argument " #i " belongs to a step that has ended or to another thread's tape "   \
-       "(ag_step_end frees op results; keep values with ag_clone)"
 
 /* Heap tensors made here are kept in a list and freed by the test's end. */
 static ag_tensor *keep[256];

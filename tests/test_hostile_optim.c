@@ -63,6 +63,7 @@ int main(int argc, char **argv)
 #include <string.h>
 
 #include "agrad.h"
+#include "hostile_util.h"
 
 static void teardown(void)
 {
@@ -71,20 +72,6 @@ static void teardown(void)
     ag_clear_error();
 }
 TestSuite(hostile_optim, .fini = teardown);
-
-#define EXPECT_ERR(code, msg)                                                              \
-    do {                                                                                   \
-        cr_assert_eq(ag_error(), (code), "error code %d, expected %d (message: %s)",       \
-                     (int)ag_error(), (int)(code), ag_error_message());                    \
-        cr_assert_str_eq(ag_error_message(), (msg));                                       \
-        ag_clear_error();                                                                  \
-    } while (0)
-#define EXPECT_NO_ERR() cr_assert_eq(ag_error(), AG_OK, "unexpected error: %s", ag_error_message())
-#define FAILS(expr, code, msg)                                                             \
-    do {                                                                                   \
-        cr_assert_null((expr), "%s should fail", #expr);                                   \
-        EXPECT_ERR(code, msg);                                                             \
-    } while (0)
 
 static ag_tensor *param(int n, double v)
 {

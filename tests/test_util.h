@@ -92,12 +92,7 @@ static inline void test_done(void)
 
 static inline bool tu_same_shape(ag_shape a, ag_shape b)
 {
-    if (a.ndim != b.ndim)
-        return false;
-    for (int i = 0; i < a.ndim; i++)
-        if (a.d[i] != b.d[i])
-            return false;
-    return true;
+    return a.ndim == b.ndim && memcmp(a.d, b.d, (size_t)a.ndim * sizeof a.d[0]) == 0;
 }
 
 static inline void tu_expect_shape_(const ag_tensor *t, ag_shape s, const char *what,
