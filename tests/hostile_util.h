@@ -7,9 +7,13 @@
  *   EXPECT_NO_ERR()           no error is pending
  *   FAILS(expr, code, msg)    expr gives NULL with exactly (code, msg)
  *   STALE(op, i)              the message for argument i of op coming from an ended step
+ *   quarantine_start() / quarantine_drain()   an allocator that keeps the last 64 freed
+ *                             blocks unreleased, so that a freed tensor stays detectable
  */
 #ifndef AG_HOSTILE_UTIL_H
 #define AG_HOSTILE_UTIL_H
+
+#include <stdlib.h>
 
 #include "agrad.h"
 
@@ -32,5 +36,49 @@
 #define STALE(op, i)                                                                       \
     op ": argument " #i " belongs to a step that has ended or to another thread's tape "   \
        "(ag_step_end frees op results; keep values with ag_clone)"
+
+/* --- a quarantine: freed blocks stay readable (up to 64), so use after free is detectable -- */
+
+typedef struct quarantine {
+    void *blocks[64];
+    int n;
+} quarantine;
+
+static inline quarantine *quarantine_state(void)
+{
+    static quarantine q;
+    return &q;
+}
+
+static inline void *quarantine_alloc(size_t n, void *u)
+{
+    (void)u;
+    return malloc(n);
+}
+
+static inline void quarantine_release(void *p, void *u)
+{
+    (void)u;
+    quarantine *q = quarantine_state();
+    if (q->n < 64)
+        q->blocks[q->n++] = p;
+    else
+        free(p);
+}
+
+/* Installs the quarantine as the allocator. */
+static inline void quarantine_start(void)
+{
+    ag_set_allocator(&(ag_allocator){ quarantine_alloc, quarantine_release, NULL });
+}
+
+/* Restores the default allocator and frees what the quarantine kept. */
+static inline void quarantine_drain(void)
+{
+    ag_set_allocator(NULL);
+    quarantine *q = quarantine_state();
+    while (q->n)
+        free(q->blocks[--q->n]);
+}
 
 #endif
