@@ -27,17 +27,19 @@ static void teardown(void)
 TestSuite(hostile_io, .fini = teardown);
 
 /* `call` returns `code` and records exactly `msg` (a printf format over the remaining
- * arguments); the error is cleared afterwards. */
-#define expect_status(call, code, ...)                                                      \
+ * arguments); the error is cleared afterwards. A failure names the call, or `label` with
+ * expect_status_as. */
+#define expect_status_as(label, call, code, ...)                                            \
     do {                                                                                    \
         char want_[1200];                                                                   \
         snprintf(want_, sizeof want_, __VA_ARGS__);                                         \
         ag_status st_ = (call);                                                             \
-        cr_expect_eq(st_, (code), "%s: status %d (%s)", #call, (int)st_, ag_error_message()); \
-        cr_expect_str_eq(ag_error_message(), want_, "%s:\n  got  \"%s\"\n  want \"%s\"", #call,   \
+        cr_expect_eq(st_, (code), "%s: status %d (%s)", (label), (int)st_, ag_error_message()); \
+        cr_expect_str_eq(ag_error_message(), want_, "%s:\n  got  \"%s\"\n  want \"%s\"", (label), \
                          ag_error_message(), want_);                                        \
         ag_clear_error();                                                                   \
     } while (0)
+#define expect_status(call, code, ...) expect_status_as(#call, call, code, __VA_ARGS__)
 
 /* One parameter "w" of shape [2] holding (1, 2), and its list. */
 typedef struct one {
@@ -395,22 +397,29 @@ static void sound(ckb *c, bool with_optim, uint32_t elem)
 }
 
 /* Writes the built file and loads it into "w" (with Adam if opt): expects code and exactly
- * "checkpoint_load: 'path': msg", and that a refused load changed nothing. */
-static void expect_file(ckb *c, one *o, ag_optimizer *opt, ag_status code, const char *msg)
+ * "checkpoint_load: 'path': msg", and that a refused load changed nothing. A failure names
+ * the load, or `label` (the case of a table) with expect_file_as. */
+static void expect_file_as(const char *label, ckb *c, one *o, ag_optimizer *opt,
+                           ag_status code, const char *msg)
 {
     const char *path = scratch_path("lie.ckpt");
     remove(path);
     file_write(path, c->b, c->n);
     snap before = snap_take(&o->p, opt);
     if (code == AG_OK)
-        expect_status(ag_checkpoint_load(path, &o->p, opt), code, "%s", "");
+        expect_status_as(label, ag_checkpoint_load(path, &o->p, opt), code, "%s", "");
     else
-        expect_status(ag_checkpoint_load(path, &o->p, opt), code, "checkpoint_load: '%s': %s",
-                      path, msg);
+        expect_status_as(label, ag_checkpoint_load(path, &o->p, opt), code,
+                         "checkpoint_load: '%s': %s", path, msg);
     snap after = snap_take(&o->p, opt);
     if (code != AG_OK)
-        expect_snap_eq(&before, &after, "a refused load changed something: %s", msg);
+        expect_snap_eq(&before, &after, "%s: a refused load changed something: %s", label, msg);
     snap_free(&before), snap_free(&after);
+}
+
+static void expect_file(ckb *c, one *o, ag_optimizer *opt, ag_status code, const char *msg)
+{
+    expect_file_as("ag_checkpoint_load(path, &o->p, opt)", c, o, opt, code, msg);
 }
 
 /* A lie told by patching a sound one-tensor float file (sound(&c, false, 4)): the k-byte
@@ -424,8 +433,8 @@ typedef struct patch {
     const char *msg;
 } patch;
 
-/* Each patch on a fresh sound file is refused with AG_ERR_FORMAT and its message (which
- * expect_file prints on a failure, naming the case). */
+/* Each patch on a fresh sound file is refused with AG_ERR_FORMAT and its message; a failure
+ * names the patch by its index and field. */
 static void expect_patches_refused(one *o, const patch *ps, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
@@ -434,7 +443,10 @@ static void expect_patches_refused(one *o, const patch *ps, size_t n)
         set_le(&c, ps[i].at, ps[i].v, ps[i].k);
         if (!ps[i].raw)
             reseal(&c);
-        expect_file(&c, o, NULL, AG_ERR_FORMAT, ps[i].msg);
+        char label[64];
+        snprintf(label, sizeof label, "patch %zu (byte %zu set to %#llx)", i, ps[i].at,
+                 (unsigned long long)ps[i].v);
+        expect_file_as(label, &c, o, NULL, AG_ERR_FORMAT, ps[i].msg);
     }
 }
 
@@ -558,7 +570,7 @@ Test(hostile_io, overflowing_and_empty_shapes)
 }
 
 /* A file of n records of shape [2] holding W, named names[0..n), is refused with
- * AG_ERR_FORMAT and msg. */
+ * AG_ERR_FORMAT and msg; a failure names the file by its count and first name. */
 static void expect_names_refused(one *o, uint32_t n, const char *const *names, const char *msg)
 {
     ckb c;
@@ -566,7 +578,9 @@ static void expect_names_refused(one *o, uint32_t n, const char *const *names, c
     for (uint32_t i = 0; i < n; i++)
         record(&c, names[i], AG_SHAPE(2), W, 4);
     seal(&c);
-    expect_file(&c, o, NULL, AG_ERR_FORMAT, msg);
+    char label[64];
+    snprintf(label, sizeof label, "a file of %u records, the first named '%s'", n, names[0]);
+    expect_file_as(label, &c, o, NULL, AG_ERR_FORMAT, msg);
 }
 
 Test(hostile_io, names_out_of_order_twice_and_unprintable)
