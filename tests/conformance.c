@@ -55,6 +55,9 @@ typedef struct vcase {
 } vcase;
 
 /* Sets the case's verdict to v with the message fmt (shared by case_fail and case_skip). */
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 0)))
+#endif
 static void case_set(vcase *k, verdict v, const char *fmt, va_list ap)
 {
     k->v = v;
