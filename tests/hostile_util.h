@@ -7,7 +7,7 @@
  *   EXPECT_NO_ERR()           no error is pending
  *   FAILS(expr, code, msg)    expr gives NULL with exactly (code, msg)
  *   STALE(op, i)              the message for argument i of op coming from an ended step
- *   quarantine_start() / quarantine_drain()   an allocator that keeps the last 64 freed
+ *   quarantine_start() / quarantine_drain()   an allocator that keeps up to 64 freed
  *                             blocks unreleased, so that a freed tensor stays detectable
  */
 #ifndef AG_HOSTILE_UTIL_H
@@ -17,6 +17,7 @@
 
 #include "agrad.h"
 
+/* The pending error must be exactly (code, msg); it is cleared afterwards. */
 #define EXPECT_ERR(code, msg)                                                              \
     do {                                                                                   \
         cr_assert_eq(ag_error(), (code), "error code %d, expected %d (message: %s)",       \
@@ -25,31 +26,37 @@
         ag_clear_error();                                                                  \
     } while (0)
 
+/* No error may be pending. */
 #define EXPECT_NO_ERR() cr_assert_eq(ag_error(), AG_OK, "unexpected error: %s", ag_error_message())
 
+/* expr must give NULL with exactly (code, msg). */
 #define FAILS(expr, code, msg)                                                             \
     do {                                                                                   \
         cr_assert_null((expr), "%s should fail", #expr);                                   \
         EXPECT_ERR(code, msg);                                                             \
     } while (0)
 
+/* The message for argument i of op when it is a result of an ended step. */
 #define STALE(op, i)                                                                       \
     op ": argument " #i " belongs to a step that has ended or to another thread's tape "   \
        "(ag_step_end frees op results; keep values with ag_clone)"
 
-/* --- a quarantine: freed blocks stay readable (up to 64), so use after free is detectable -- */
+/* --- a quarantine: freed blocks stay unreleased (up to 64), so a freed tensor is detectable  */
 
 typedef struct quarantine {
     void *blocks[64];
     int n;
 } quarantine;
 
+/* The blocks held back (one quarantine per test process). */
 static inline quarantine *quarantine_state(void)
 {
     static quarantine q;
     return &q;
 }
 
+/* The allocator's hooks: plain malloc, and a release that holds the block back while there
+ * is room. */
 static inline void *quarantine_alloc(size_t n, void *u)
 {
     (void)u;

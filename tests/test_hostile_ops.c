@@ -106,6 +106,7 @@ static const struct {
     OP(mse_loss), OP(l1_loss), OP(binary_cross_entropy), OP(binary_cross_entropy_with_logits),
 };
 
+/* The number of entries of a table. */
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
 /* r, what op `name` gave with a NULL in argument i, is NULL with exactly AG_ERR_ARG
