@@ -64,51 +64,33 @@ static double median(double *x, int n)
 #define CHAINS 16
 
 #ifdef PEAK_X86
-/* GFLOP/s of `iters` rounds of CHAINS independent 16-wide FMAs (2 flops per lane). */
-__attribute__((target("avx512f,fma"))) static double fma_rate_avx512(int64_t iters)
-{
-    __m512 acc[CHAINS], m = _mm512_set1_ps(0.999999f), a = _mm512_set1_ps(1e-7f);
-#pragma GCC unroll 16
-    for (int i = 0; i < CHAINS; i++)
-        acc[i] = _mm512_set1_ps((float)i);
-    double t = now();
-    for (int64_t it = 0; it < iters; it++)
-#pragma GCC unroll 16
-        for (int i = 0; i < CHAINS; i++)
-            acc[i] = _mm512_fmadd_ps(acc[i], m, a);
-    t = now() - t;
-    __m512 s = acc[0];
-#pragma GCC unroll 16
-    for (int i = 1; i < CHAINS; i++)
-        s = _mm512_add_ps(s, acc[i]);
-    volatile float sink = _mm512_reduce_add_ps(s);
-    (void)sink;
-    return (double)iters * CHAINS * 16 * 2 / t / 1e9;
-}
+/* Defines `static double name(int64_t iters)`: the GFLOP/s of `iters` rounds of CHAINS
+ * independent `width`-wide FMAs (2 flops per lane), on vectors of type vec with the
+ * intrinsics whose names start with pfx (_mm512, _mm256), compiled for the target isa. The
+ * chains are summed and one lane is kept in a volatile so that none can be optimised away. */
+#define FMA_RATE(name, isa, vec, pfx, width)                                                \
+    __attribute__((target(isa))) static double name(int64_t iters)                         \
+    {                                                                                       \
+        vec acc[CHAINS], m = pfx##_set1_ps(0.999999f), a = pfx##_set1_ps(1e-7f);           \
+        _Pragma("GCC unroll 16") for (int i = 0; i < CHAINS; i++)                          \
+            acc[i] = pfx##_set1_ps((float)i);                                               \
+        double t = now();                                                                   \
+        for (int64_t it = 0; it < iters; it++)                                              \
+            _Pragma("GCC unroll 16") for (int i = 0; i < CHAINS; i++)                      \
+                acc[i] = pfx##_fmadd_ps(acc[i], m, a);                                      \
+        t = now() - t;                                                                      \
+        vec s = acc[0];                                                                     \
+        _Pragma("GCC unroll 16") for (int i = 1; i < CHAINS; i++)                          \
+            s = pfx##_add_ps(s, acc[i]);                                                    \
+        float lanes[width];                                                                 \
+        pfx##_storeu_ps(lanes, s);                                                          \
+        volatile float sink = lanes[0];                                                     \
+        (void)sink;                                                                         \
+        return (double)iters * CHAINS * (width) * 2 / t / 1e9;                              \
+    }
 
-/* The same with 8-wide AVX2 FMAs. */
-__attribute__((target("avx2,fma"))) static double fma_rate_avx2(int64_t iters)
-{
-    __m256 acc[CHAINS], m = _mm256_set1_ps(0.999999f), a = _mm256_set1_ps(1e-7f);
-#pragma GCC unroll 16
-    for (int i = 0; i < CHAINS; i++)
-        acc[i] = _mm256_set1_ps((float)i);
-    double t = now();
-    for (int64_t it = 0; it < iters; it++)
-#pragma GCC unroll 16
-        for (int i = 0; i < CHAINS; i++)
-            acc[i] = _mm256_fmadd_ps(acc[i], m, a);
-    t = now() - t;
-    __m256 s = acc[0];
-#pragma GCC unroll 16
-    for (int i = 1; i < CHAINS; i++)
-        s = _mm256_add_ps(s, acc[i]);
-    float lanes[8];
-    _mm256_storeu_ps(lanes, s);
-    volatile float sink = lanes[0];
-    (void)sink;
-    return (double)iters * CHAINS * 8 * 2 / t / 1e9;
-}
+FMA_RATE(fma_rate_avx512, "avx512f,fma", __m512, _mm512, 16) /* 16-wide AVX-512 */
+FMA_RATE(fma_rate_avx2, "avx2,fma", __m256, _mm256, 8)       /* 8-wide AVX2 */
 #endif
 
 /* The FMA rate of the widest vectors the CPU has, 0 where there is no probe for it. */

@@ -25,6 +25,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +54,16 @@ typedef struct vcase {
     int more;
 } vcase;
 
+/* Sets the case's verdict to v with the message fmt (shared by case_fail and case_skip). */
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 0)))
+#endif
+static void case_set(vcase *k, verdict v, const char *fmt, va_list ap)
+{
+    k->v = v;
+    vsnprintf(k->msg, sizeof k->msg, fmt, ap);
+}
+
 /* Marks the case failed. The first failure's message is kept; later ones are only counted. */
 #if defined(__GNUC__)
 __attribute__((format(printf, 2, 3)))
@@ -63,10 +74,9 @@ static void case_fail(vcase *k, const char *fmt, ...)
         k->more++;
         return;
     }
-    k->v = V_FAIL;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(k->msg, sizeof k->msg, fmt, ap);
+    case_set(k, V_FAIL, fmt, ap);
     va_end(ap);
 }
 
@@ -79,10 +89,9 @@ static void case_skip(vcase *k, const char *fmt, ...)
 {
     if (k->v != V_PASS)
         return;
-    k->v = V_SKIP;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(k->msg, sizeof k->msg, fmt, ap);
+    case_set(k, V_SKIP, fmt, ap);
     va_end(ap);
 }
 
@@ -220,12 +229,7 @@ static ag_tensor *jtensor_to_ag(const jtensor *t)
 
 static bool shape_eq(ag_shape a, ag_shape b)
 {
-    if (a.ndim != b.ndim)
-        return false;
-    for (int d = 0; d < a.ndim; d++)
-        if (a.d[d] != b.d[d])
-            return false;
-    return true;
+    return a.ndim == b.ndim && memcmp(a.d, b.d, (size_t)a.ndim * sizeof a.d[0]) == 0;
 }
 
 /* =========================================================================================
@@ -470,17 +474,30 @@ typedef struct opcall {
  * engine error. */
 typedef ag_tensor *(*op_handler)(opcall *c, const struct op_entry *e);
 
+/* The engine functions a shared handler calls, one field per signature (the rest NULL). */
+typedef struct op_fns {
+    ag_tensor *(*f1)(ag_tensor *);                              /* h_unary, h_reduce (all) */
+    ag_tensor *(*f2)(ag_tensor *, ag_tensor *);                 /* h_binary */
+    ag_tensor *(*f1n)(ag_tensor *, double);                     /* h_unary_num */
+    ag_tensor *(*f1d)(ag_tensor *, int);                        /* h_softmax */
+    ag_tensor *(*fdim)(ag_tensor *, int, bool);                 /* h_reduce (one dim) */
+    ag_tensor *(*fdims)(ag_tensor *, const int *, int, bool);   /* h_reduce (a list) */
+    ag_tensor *(*f2r)(ag_tensor *, ag_tensor *, ag_reduction);  /* h_loss_plain */
+    ag_tensor *(*f2rn)(ag_tensor *, ag_tensor *, ag_reduction, double);   /* h_loss_num */
+    ag_tensor *(*f2nr)(ag_tensor *, ag_tensor *, double, ag_reduction);   /* h_margin_loss */
+    ag_tensor *(*f3nr)(ag_tensor *, ag_tensor *, ag_tensor *, double, ag_reduction); /* ditto */
+} op_fns;
+
 /* An op of FORMAT.md: its attr keys (exactly these), its inputs (one char each: 'f' float,
  * 'i' int64, 'x' either; the last ones may be absent down to min_inputs), the handler, and the
- * engine function for the plain one- and two-input ops. */
+ * engine function(s) a shared handler calls. */
 typedef struct op_entry {
     const char *name;
     const char *attrs[MAX_ATTRS];
     const char *inputs;
     int min_inputs;
     op_handler run;
-    ag_tensor *(*f1)(ag_tensor *);
-    ag_tensor *(*f2)(ag_tensor *, ag_tensor *);
+    op_fns fn;
 } op_entry;
 
 /* Fails the case as malformed (used for inconsistent shapes of int64 inputs, which the
@@ -503,30 +520,17 @@ static bool class_targets_ok(opcall *c, int xi, int ti)
 }
 
 /* add, sub, mul, div, matmul */
-static ag_tensor *h_binary(opcall *c, const op_entry *e) { return e->f2(c->x[0], c->x[1]); }
+static ag_tensor *h_binary(opcall *c, const op_entry *e) { return e->fn.f2(c->x[0], c->x[1]); }
 
 /* neg, exp, log, sqrt, abs, relu, sigmoid, tanh, sin, cos, silu */
-static ag_tensor *h_unary(opcall *c, const op_entry *e) { return e->f1(c->x[0]); }
+static ag_tensor *h_unary(opcall *c, const op_entry *e) { return e->fn.f1(c->x[0]); }
 
-static ag_tensor *h_pow(opcall *c, const op_entry *e)
+/* pow (exponent), leaky_relu (negative_slope), elu (alpha): one input and the number attr
+ * that is the op's only key. */
+static ag_tensor *h_unary_num(opcall *c, const op_entry *e)
 {
-    (void)e;
-    double p = 0.0;
-    return attr_number(c->k, c->attrs, "exponent", &p) ? ag_pow(c->x[0], p) : NULL;
-}
-
-static ag_tensor *h_leaky_relu(opcall *c, const op_entry *e)
-{
-    (void)e;
-    double s = 0.0;
-    return attr_number(c->k, c->attrs, "negative_slope", &s) ? ag_leaky_relu(c->x[0], s) : NULL;
-}
-
-static ag_tensor *h_elu(opcall *c, const op_entry *e)
-{
-    (void)e;
-    double a = 0.0;
-    return attr_number(c->k, c->attrs, "alpha", &a) ? ag_elu(c->x[0], a) : NULL;
+    double v = 0.0;
+    return attr_number(c->k, c->attrs, e->attrs[0], &v) ? e->fn.f1n(c->x[0], v) : NULL;
 }
 
 /* approximate "none" -> the erf form, "tanh" -> the tanh approximation. */
@@ -572,44 +576,34 @@ static ag_tensor *h_clamp(opcall *c, const op_entry *e)
     return ag_clamp(c->x[0], lo, hi);
 }
 
-/* sum, mean, max, logsumexp: dim null -> whole-tensor reduction (keepdim must be false; max
- * and sum/mean only), an int -> the *_dim function, a list -> the *_dims function (not for
- * max, which has none). */
+/* sum, mean, max, logsumexp: dim null -> whole-tensor reduction f1 (keepdim must be false;
+ * max and sum/mean only), an int -> the *_dim function fdim, a list -> the *_dims function
+ * fdims (not for max, which has none). */
 static ag_tensor *h_reduce(opcall *c, const op_entry *e)
 {
     dimspec ds;
     bool keep = false;
     if (!attr_dims(c->k, c->attrs, &ds) || !attr_bool(c->k, c->attrs, "keepdim", &keep))
         return NULL;
-    const char *op = e->name;
-    bool is_sum = strcmp(op, "sum") == 0, is_mean = strcmp(op, "mean") == 0;
-    bool is_max = strcmp(op, "max") == 0;
     ag_tensor *x = c->x[0];
     if (ds.kind == DIM_ALL) {
         if (keep) {
             case_skip(c->k, "dim null with keepdim true is not defined by FORMAT.md");
             return NULL;
         }
-        if (is_sum || is_mean || is_max)
-            return is_sum ? ag_sum(x) : is_mean ? ag_mean(x) : ag_max(x);
+        if (e->fn.f1)
+            return e->fn.f1(x);
         attr_unsupported(c->k, "dim", json_object_get(c->attrs, "dim"), "logsumexp needs dims");
         return NULL;
     }
-    if (ds.kind == DIM_ONE) {
-        int d = ds.d[0];
-        return is_sum ? ag_sum_dim(x, d, keep)
-             : is_mean ? ag_mean_dim(x, d, keep)
-             : is_max ? ag_max_dim(x, d, keep)
-                      : ag_logsumexp(x, d, keep);
-    }
-    if (is_max) {
+    if (ds.kind == DIM_ONE)
+        return e->fn.fdim(x, ds.d[0], keep);
+    if (!e->fn.fdims) {
         attr_unsupported(c->k, "dim", json_object_get(c->attrs, "dim"),
                          "max over a list of dims");
         return NULL;
     }
-    return is_sum ? ag_sum_dims(x, ds.d, ds.n, keep)
-         : is_mean ? ag_mean_dims(x, ds.d, ds.n, keep)
-                   : ag_logsumexp_dims(x, ds.d, ds.n, keep);
+    return e->fn.fdims(x, ds.d, ds.n, keep);
 }
 
 /* bias true: inputs x, w, b; bias false: inputs x, w only. */
@@ -654,13 +648,11 @@ static ag_tensor *h_reshape(opcall *c, const op_entry *e)
     return ag_reshape(c->x[0], s);
 }
 
-/* softmax, log_softmax */
+/* softmax, log_softmax: (input, dim) */
 static ag_tensor *h_softmax(opcall *c, const op_entry *e)
 {
     int d = 0;
-    if (!attr_dim(c->k, c->attrs, "dim", &d))
-        return NULL;
-    return strcmp(e->name, "softmax") == 0 ? ag_softmax(c->x[0], d) : ag_log_softmax(c->x[0], d);
+    return attr_dim(c->k, c->attrs, "dim", &d) ? e->fn.f1d(c->x[0], d) : NULL;
 }
 
 /* mse_loss, l1_loss, binary_cross_entropy, binary_cross_entropy_with_logits: (input, target,
@@ -670,36 +662,19 @@ static ag_tensor *h_loss_plain(opcall *c, const op_entry *e)
     ag_reduction r = AG_MEAN;
     if (!attr_reduction(c->k, c->attrs, false, &r))
         return NULL;
-    const char *op = e->name;
-    if (strcmp(op, "mse_loss") == 0)
-        return ag_mse_loss(c->x[0], c->x[1], r);
-    if (strcmp(op, "l1_loss") == 0)
-        return ag_l1_loss(c->x[0], c->x[1], r);
-    if (strcmp(op, "binary_cross_entropy") == 0)
-        return ag_binary_cross_entropy(c->x[0], c->x[1], r);
-    return ag_binary_cross_entropy_with_logits(c->x[0], c->x[1], r);
+    return e->fn.f2r(c->x[0], c->x[1], r);
 }
 
-static ag_tensor *h_huber(opcall *c, const op_entry *e)
+/* huber_loss (delta), smooth_l1_loss (beta): (input, target, reduction, the number attr that
+ * is the op's second key) */
+static ag_tensor *h_loss_num(opcall *c, const op_entry *e)
 {
-    (void)e;
     ag_reduction r = AG_MEAN;
-    double delta = 0.0;
+    double v = 0.0;
     if (!attr_reduction(c->k, c->attrs, false, &r) ||
-        !attr_number(c->k, c->attrs, "delta", &delta))
+        !attr_number(c->k, c->attrs, e->attrs[1], &v))
         return NULL;
-    return ag_huber_loss(c->x[0], c->x[1], r, delta);
-}
-
-static ag_tensor *h_smooth_l1(opcall *c, const op_entry *e)
-{
-    (void)e;
-    ag_reduction r = AG_MEAN;
-    double beta = 0.0;
-    if (!attr_reduction(c->k, c->attrs, false, &r) ||
-        !attr_number(c->k, c->attrs, "beta", &beta))
-        return NULL;
-    return ag_smooth_l1_loss(c->x[0], c->x[1], r, beta);
+    return e->fn.f2rn(c->x[0], c->x[1], r, v);
 }
 
 /* The target's dtype decides: int64 [N] -> class indices, float [N,C] -> probabilities. */
@@ -738,15 +713,17 @@ static ag_tensor *h_kl_div(opcall *c, const op_entry *e)
     return ag_kl_div(c->x[0], c->x[1], r, log_target);
 }
 
-static ag_tensor *h_hinge(opcall *c, const op_entry *e)
+/* hinge_embedding_loss (two inputs: f2nr), margin_ranking_loss and cosine_embedding_loss
+ * (three: f3nr): (inputs..., margin, reduction) */
+static ag_tensor *h_margin_loss(opcall *c, const op_entry *e)
 {
-    (void)e;
     ag_reduction r = AG_MEAN;
     double margin = 0.0;
     if (!attr_number(c->k, c->attrs, "margin", &margin) ||
         !attr_reduction(c->k, c->attrs, false, &r))
         return NULL;
-    return ag_hinge_embedding_loss(c->x[0], c->x[1], margin, r);
+    return e->fn.f3nr ? e->fn.f3nr(c->x[0], c->x[1], c->x[2], margin, r)
+                   : e->fn.f2nr(c->x[0], c->x[1], margin, r);
 }
 
 /* p is an int in the engine: only integral p (1, 2, ...) can be passed on. */
@@ -763,17 +740,6 @@ static ag_tensor *h_multi_margin(opcall *c, const op_entry *e)
     return ag_multi_margin_loss(c->x[0], c->in[1].i, (int)p, margin, r);
 }
 
-static ag_tensor *h_margin_ranking(opcall *c, const op_entry *e)
-{
-    (void)e;
-    ag_reduction r = AG_MEAN;
-    double margin = 0.0;
-    if (!attr_number(c->k, c->attrs, "margin", &margin) ||
-        !attr_reduction(c->k, c->attrs, false, &r))
-        return NULL;
-    return ag_margin_ranking_loss(c->x[0], c->x[1], c->x[2], margin, r);
-}
-
 static ag_tensor *h_triplet(opcall *c, const op_entry *e)
 {
     (void)e;
@@ -786,17 +752,6 @@ static ag_tensor *h_triplet(opcall *c, const op_entry *e)
         !attr_reduction(c->k, c->attrs, false, &r))
         return NULL;
     return ag_triplet_margin_loss(c->x[0], c->x[1], c->x[2], margin, p, eps, swap, r);
-}
-
-static ag_tensor *h_cosine_embedding(opcall *c, const op_entry *e)
-{
-    (void)e;
-    ag_reduction r = AG_MEAN;
-    double margin = 0.0;
-    if (!attr_number(c->k, c->attrs, "margin", &margin) ||
-        !attr_reduction(c->k, c->attrs, false, &r))
-        return NULL;
-    return ag_cosine_embedding_loss(c->x[0], c->x[1], c->x[2], margin, r);
 }
 
 /* log_probs [T,N,C], padded targets [N,S], input_lengths [N], target_lengths [N] (the
@@ -843,67 +798,84 @@ static ag_tensor *h_contrastive(opcall *c, const op_entry *e)
 
 #define RED "reduction"
 
-/* Every op of FORMAT.md's table, with exactly the attr keys it lists. */
+/* Every op of FORMAT.md's table, with exactly the attr keys it lists, and for the shared
+ * handlers the engine function they call. */
 static const op_entry OPS[] = {
-    { "add", { NULL }, "ff", 2, h_binary, NULL, ag_add },
-    { "sub", { NULL }, "ff", 2, h_binary, NULL, ag_sub },
-    { "mul", { NULL }, "ff", 2, h_binary, NULL, ag_mul },
-    { "div", { NULL }, "ff", 2, h_binary, NULL, ag_div },
-    { "pow", { "exponent", NULL }, "f", 1, h_pow, NULL, NULL },
-    { "neg", { NULL }, "f", 1, h_unary, ag_neg, NULL },
-    { "exp", { NULL }, "f", 1, h_unary, ag_exp, NULL },
-    { "log", { NULL }, "f", 1, h_unary, ag_log, NULL },
-    { "sqrt", { NULL }, "f", 1, h_unary, ag_sqrt, NULL },
-    { "abs", { NULL }, "f", 1, h_unary, ag_abs, NULL },
-    { "relu", { NULL }, "f", 1, h_unary, ag_relu, NULL },
-    { "sigmoid", { NULL }, "f", 1, h_unary, ag_sigmoid, NULL },
-    { "tanh", { NULL }, "f", 1, h_unary, ag_tanh, NULL },
-    { "sin", { NULL }, "f", 1, h_unary, ag_sin, NULL },
-    { "cos", { NULL }, "f", 1, h_unary, ag_cos, NULL },
-    { "silu", { NULL }, "f", 1, h_unary, ag_silu, NULL },
-    { "leaky_relu", { "negative_slope", NULL }, "f", 1, h_leaky_relu, NULL, NULL },
-    { "elu", { "alpha", NULL }, "f", 1, h_elu, NULL, NULL },
-    { "gelu", { "approximate", NULL }, "f", 1, h_gelu, NULL, NULL },
-    { "softplus", { "beta", "threshold", NULL }, "f", 1, h_softplus, NULL, NULL },
-    { "clamp", { "min", "max", NULL }, "f", 1, h_clamp, NULL, NULL },
-    { "sum", { "dim", "keepdim", NULL }, "f", 1, h_reduce, NULL, NULL },
-    { "mean", { "dim", "keepdim", NULL }, "f", 1, h_reduce, NULL, NULL },
-    { "max", { "dim", "keepdim", NULL }, "f", 1, h_reduce, NULL, NULL },
-    { "logsumexp", { "dim", "keepdim", NULL }, "f", 1, h_reduce, NULL, NULL },
-    { "matmul", { NULL }, "ff", 2, h_binary, NULL, ag_matmul },
-    { "linear", { "bias", NULL }, "fff", 2, h_linear, NULL, NULL },
-    { "transpose", { "dim0", "dim1", NULL }, "f", 1, h_transpose, NULL, NULL },
-    { "reshape", { "shape", NULL }, "f", 1, h_reshape, NULL, NULL },
-    { "softmax", { "dim", NULL }, "f", 1, h_softmax, NULL, NULL },
-    { "log_softmax", { "dim", NULL }, "f", 1, h_softmax, NULL, NULL },
-    { "mse_loss", { RED, NULL }, "ff", 2, h_loss_plain, NULL, NULL },
-    { "l1_loss", { RED, NULL }, "ff", 2, h_loss_plain, NULL, NULL },
-    { "huber_loss", { RED, "delta", NULL }, "ff", 2, h_huber, NULL, NULL },
-    { "smooth_l1_loss", { RED, "beta", NULL }, "ff", 2, h_smooth_l1, NULL, NULL },
-    { "binary_cross_entropy", { RED, NULL }, "ff", 2, h_loss_plain, NULL, NULL },
-    { "binary_cross_entropy_with_logits", { RED, NULL }, "ff", 2, h_loss_plain, NULL, NULL },
-    { "cross_entropy", { RED, "label_smoothing", NULL }, "fx", 2, h_cross_entropy, NULL, NULL },
-    { "nll_loss", { RED, NULL }, "fi", 2, h_nll, NULL, NULL },
-    { "kl_div", { RED, "log_target", NULL }, "ff", 2, h_kl_div, NULL, NULL },
-    { "hinge_embedding_loss", { "margin", RED, NULL }, "ff", 2, h_hinge, NULL, NULL },
-    { "multi_margin_loss", { "p", "margin", RED, NULL }, "fi", 2, h_multi_margin, NULL, NULL },
-    { "margin_ranking_loss", { "margin", RED, NULL }, "fff", 3, h_margin_ranking, NULL, NULL },
+    { "add", { NULL }, "ff", 2, h_binary, { .f2 = ag_add } },
+    { "sub", { NULL }, "ff", 2, h_binary, { .f2 = ag_sub } },
+    { "mul", { NULL }, "ff", 2, h_binary, { .f2 = ag_mul } },
+    { "div", { NULL }, "ff", 2, h_binary, { .f2 = ag_div } },
+    { "pow", { "exponent", NULL }, "f", 1, h_unary_num, { .f1n = ag_pow } },
+    { "neg", { NULL }, "f", 1, h_unary, { .f1 = ag_neg } },
+    { "exp", { NULL }, "f", 1, h_unary, { .f1 = ag_exp } },
+    { "log", { NULL }, "f", 1, h_unary, { .f1 = ag_log } },
+    { "sqrt", { NULL }, "f", 1, h_unary, { .f1 = ag_sqrt } },
+    { "abs", { NULL }, "f", 1, h_unary, { .f1 = ag_abs } },
+    { "relu", { NULL }, "f", 1, h_unary, { .f1 = ag_relu } },
+    { "sigmoid", { NULL }, "f", 1, h_unary, { .f1 = ag_sigmoid } },
+    { "tanh", { NULL }, "f", 1, h_unary, { .f1 = ag_tanh } },
+    { "sin", { NULL }, "f", 1, h_unary, { .f1 = ag_sin } },
+    { "cos", { NULL }, "f", 1, h_unary, { .f1 = ag_cos } },
+    { "silu", { NULL }, "f", 1, h_unary, { .f1 = ag_silu } },
+    { "leaky_relu", { "negative_slope", NULL }, "f", 1, h_unary_num, { .f1n = ag_leaky_relu } },
+    { "elu", { "alpha", NULL }, "f", 1, h_unary_num, { .f1n = ag_elu } },
+    { "gelu", { "approximate", NULL }, "f", 1, h_gelu, { 0 } },
+    { "softplus", { "beta", "threshold", NULL }, "f", 1, h_softplus, { 0 } },
+    { "clamp", { "min", "max", NULL }, "f", 1, h_clamp, { 0 } },
+    { "sum", { "dim", "keepdim", NULL }, "f", 1, h_reduce,
+      { .f1 = ag_sum, .fdim = ag_sum_dim, .fdims = ag_sum_dims } },
+    { "mean", { "dim", "keepdim", NULL }, "f", 1, h_reduce,
+      { .f1 = ag_mean, .fdim = ag_mean_dim, .fdims = ag_mean_dims } },
+    { "max", { "dim", "keepdim", NULL }, "f", 1, h_reduce, { .f1 = ag_max, .fdim = ag_max_dim } },
+    { "logsumexp", { "dim", "keepdim", NULL }, "f", 1, h_reduce,
+      { .fdim = ag_logsumexp, .fdims = ag_logsumexp_dims } },
+    { "matmul", { NULL }, "ff", 2, h_binary, { .f2 = ag_matmul } },
+    { "linear", { "bias", NULL }, "fff", 2, h_linear, { 0 } },
+    { "transpose", { "dim0", "dim1", NULL }, "f", 1, h_transpose, { 0 } },
+    { "reshape", { "shape", NULL }, "f", 1, h_reshape, { 0 } },
+    { "softmax", { "dim", NULL }, "f", 1, h_softmax, { .f1d = ag_softmax } },
+    { "log_softmax", { "dim", NULL }, "f", 1, h_softmax, { .f1d = ag_log_softmax } },
+    { "mse_loss", { RED, NULL }, "ff", 2, h_loss_plain, { .f2r = ag_mse_loss } },
+    { "l1_loss", { RED, NULL }, "ff", 2, h_loss_plain, { .f2r = ag_l1_loss } },
+    { "huber_loss", { RED, "delta", NULL }, "ff", 2, h_loss_num, { .f2rn = ag_huber_loss } },
+    { "smooth_l1_loss", { RED, "beta", NULL }, "ff", 2, h_loss_num, { .f2rn = ag_smooth_l1_loss } },
+    { "binary_cross_entropy", { RED, NULL }, "ff", 2, h_loss_plain,
+      { .f2r = ag_binary_cross_entropy } },
+    { "binary_cross_entropy_with_logits", { RED, NULL }, "ff", 2, h_loss_plain,
+      { .f2r = ag_binary_cross_entropy_with_logits } },
+    { "cross_entropy", { RED, "label_smoothing", NULL }, "fx", 2, h_cross_entropy, { 0 } },
+    { "nll_loss", { RED, NULL }, "fi", 2, h_nll, { 0 } },
+    { "kl_div", { RED, "log_target", NULL }, "ff", 2, h_kl_div, { 0 } },
+    { "hinge_embedding_loss", { "margin", RED, NULL }, "ff", 2, h_margin_loss,
+      { .f2nr = ag_hinge_embedding_loss } },
+    { "multi_margin_loss", { "p", "margin", RED, NULL }, "fi", 2, h_multi_margin, { 0 } },
+    { "margin_ranking_loss", { "margin", RED, NULL }, "fff", 3, h_margin_loss,
+      { .f3nr = ag_margin_ranking_loss } },
     { "triplet_margin_loss", { "margin", "p", "eps", "swap", RED, NULL }, "fff", 3, h_triplet,
-      NULL, NULL },
-    { "cosine_embedding_loss", { "margin", RED, NULL }, "fff", 3, h_cosine_embedding, NULL,
-      NULL },
-    { "ctc_loss", { "blank", RED, "zero_infinity", NULL }, "fiii", 4, h_ctc, NULL, NULL },
-    { "dice_loss", { "eps", NULL }, "ff", 2, h_dice, NULL, NULL },
-    { "contrastive_loss", { "margin", NULL }, "fff", 3, h_contrastive, NULL, NULL },
+      { 0 } },
+    { "cosine_embedding_loss", { "margin", RED, NULL }, "fff", 3, h_margin_loss,
+      { .f3nr = ag_cosine_embedding_loss } },
+    { "ctc_loss", { "blank", RED, "zero_infinity", NULL }, "fiii", 4, h_ctc, { 0 } },
+    { "dice_loss", { "eps", NULL }, "ff", 2, h_dice, { 0 } },
+    { "contrastive_loss", { "margin", NULL }, "fff", 3, h_contrastive, { 0 } },
 };
 
-static const op_entry *find_op(const char *name)
+/* The entry of `table` (n entries of `size` bytes, each starting with its name) that the
+ * case's string `field` names (an op, an optimizer); skips the case when there is none. */
+static const void *find_entry(vcase *k, const json_t *cs, const char *field, const void *table,
+                              size_t n, size_t size)
 {
-    for (size_t i = 0; i < sizeof OPS / sizeof OPS[0]; i++)
-        if (strcmp(OPS[i].name, name) == 0)
-            return &OPS[i];
+    const char *name = json_string_value(json_object_get(cs, field));
+    for (size_t i = 0; name && i < n; i++) {
+        const void *e = (const char *)table + i * size;
+        if (strcmp(*(const char *const *)e, name) == 0)
+            return e;
+    }
+    case_skip(k, "%s '%s' is not implemented by the runner", field, name ? name : "?");
     return NULL;
 }
+#define FIND(k, cs, field, table)                                                          \
+    find_entry((k), (cs), (field), (table), sizeof(table) / sizeof((table)[0]), sizeof((table)[0]))
 
 /* =========================================================================================
  * kind "op": running a case
@@ -1011,12 +983,9 @@ static void op_check_grads(vcase *k, const json_t *cs, opcall *c, ag_tensor *out
  * handler, compare the output, then the gradients. */
 static void run_op(vcase *k, const json_t *cs)
 {
-    const char *name = json_string_value(json_object_get(cs, "op"));
-    const op_entry *e = name ? find_op(name) : NULL;
-    if (!e) {
-        case_skip(k, "op '%s' is not implemented by the runner", name ? name : "?");
+    const op_entry *e = FIND(k, cs, "op", OPS);
+    if (!e)
         return;
-    }
     opcall c = { .k = k, .attrs = json_object_get(cs, "attrs") };
     if (check_attr_keys(k, c.attrs, e->attrs) && op_load_inputs(k, cs, e, &c)) {
         ag_tensor *out = e->run(&c, e);
@@ -1060,111 +1029,123 @@ static bool attr_betas(vcase *k, const json_t *attrs, double *b1, double *b2)
     return nonzero_or_skip(k, "betas[0]", *b1) && nonzero_or_skip(k, "betas[1]", *b2);
 }
 
-/* A builder maps every attr of its optimizer to the engine's options and creates it; it
- * returns NULL after a skip or an engine error. */
-typedef ag_optimizer *(*optim_builder)(vcase *k, const json_t *a, const ag_params *p);
+/* How an optimizer attr is read into its field of the options: a number; a number where 0
+ * would mean "use the default" in optim.h (nonzero_or_skip); a boolean; or betas, two such
+ * numbers (into off and off2). Every key is also the field's name in the options struct. */
+typedef enum optim_attr_kind { OA_NUM, OA_NONZERO, OA_BOOL, OA_BETAS } optim_attr_kind;
 
-static ag_optimizer *b_sgd(vcase *k, const json_t *a, const ag_params *p)
-{
-    ag_sgd_opts o = { 0 };
-    if (!attr_number(k, a, "lr", &o.lr) || !nonzero_or_skip(k, "lr", o.lr) ||
-        !attr_number(k, a, "momentum", &o.momentum) ||
-        !attr_number(k, a, "dampening", &o.dampening) ||
-        !attr_number(k, a, "weight_decay", &o.weight_decay) ||
-        !attr_bool(k, a, "nesterov", &o.nesterov) || !attr_bool(k, a, "maximize", &o.maximize))
-        return NULL;
-    return ag_sgd_new(p, o);
-}
+typedef struct optim_attr {
+    const char *key;
+    optim_attr_kind kind;
+    size_t off, off2;
+} optim_attr;
 
-/* adam and adamw share their options; for adamw weight_decay 0 would mean the default 1e-2. */
-static ag_optimizer *adam_common(vcase *k, const json_t *a, const ag_params *p, bool w)
-{
-    ag_adam_opts o = { 0 };
-    if (!attr_number(k, a, "lr", &o.lr) || !nonzero_or_skip(k, "lr", o.lr) ||
-        !attr_betas(k, a, &o.beta1, &o.beta2) || !attr_number(k, a, "eps", &o.eps) ||
-        !nonzero_or_skip(k, "eps", o.eps) ||
-        !attr_number(k, a, "weight_decay", &o.weight_decay) ||
-        (w && !nonzero_or_skip(k, "weight_decay", o.weight_decay)) ||
-        !attr_bool(k, a, "amsgrad", &o.amsgrad) || !attr_bool(k, a, "maximize", &o.maximize))
-        return NULL;
-    return w ? ag_adamw_new(p, o) : ag_adam_new(p, o);
-}
+#define OA(opts, field, kind) { #field, kind, offsetof(opts, field), 0 }
+#define OA_BETAS_OF(opts) { "betas", OA_BETAS, offsetof(opts, beta1), offsetof(opts, beta2) }
 
-static ag_optimizer *b_adam(vcase *k, const json_t *a, const ag_params *p)
-{
-    return adam_common(k, a, p, false);
-}
+/* Creates the optimizer from the bytes of its filled-in options struct (at most OPTS_SIZE). */
+typedef ag_optimizer *(*optim_maker)(const ag_params *p, const unsigned char *opts);
+#define OPTS_SIZE 128
 
-static ag_optimizer *b_adamw(vcase *k, const json_t *a, const ag_params *p)
-{
-    return adam_common(k, a, p, true);
-}
+/* mk_NAME: ag_NAME_new over the options struct of type T, copied out of the bytes o. */
+#define OPTIM_MAKER(name, T)                                                               \
+    _Static_assert(sizeof(T) <= OPTS_SIZE, #T " fits in OPTS_SIZE bytes");                 \
+    static ag_optimizer *mk_##name(const ag_params *p, const unsigned char *o)             \
+    {                                                                                      \
+        T opts;                                                                            \
+        memcpy(&opts, o, sizeof opts);                                                     \
+        return ag_##name##_new(p, opts);                                                   \
+    }
+OPTIM_MAKER(sgd, ag_sgd_opts)
+OPTIM_MAKER(adam, ag_adam_opts)
+OPTIM_MAKER(adamw, ag_adam_opts)
+OPTIM_MAKER(rmsprop, ag_rmsprop_opts)
+OPTIM_MAKER(adagrad, ag_adagrad_opts)
+OPTIM_MAKER(adadelta, ag_adadelta_opts)
 
-static ag_optimizer *b_rmsprop(vcase *k, const json_t *a, const ag_params *p)
-{
-    ag_rmsprop_opts o = { 0 };
-    if (!attr_number(k, a, "lr", &o.lr) || !nonzero_or_skip(k, "lr", o.lr) ||
-        !attr_number(k, a, "alpha", &o.alpha) || !nonzero_or_skip(k, "alpha", o.alpha) ||
-        !attr_number(k, a, "eps", &o.eps) || !nonzero_or_skip(k, "eps", o.eps) ||
-        !attr_number(k, a, "weight_decay", &o.weight_decay) ||
-        !attr_number(k, a, "momentum", &o.momentum) ||
-        !attr_bool(k, a, "centered", &o.centered) || !attr_bool(k, a, "maximize", &o.maximize))
-        return NULL;
-    return ag_rmsprop_new(p, o);
-}
-
-static ag_optimizer *b_adagrad(vcase *k, const json_t *a, const ag_params *p)
-{
-    ag_adagrad_opts o = { 0 };
-    if (!attr_number(k, a, "lr", &o.lr) || !nonzero_or_skip(k, "lr", o.lr) ||
-        !attr_number(k, a, "lr_decay", &o.lr_decay) ||
-        !attr_number(k, a, "weight_decay", &o.weight_decay) ||
-        !attr_number(k, a, "initial_accumulator_value", &o.initial_accumulator_value) ||
-        !attr_number(k, a, "eps", &o.eps) || !nonzero_or_skip(k, "eps", o.eps) ||
-        !attr_bool(k, a, "maximize", &o.maximize))
-        return NULL;
-    return ag_adagrad_new(p, o);
-}
-
-static ag_optimizer *b_adadelta(vcase *k, const json_t *a, const ag_params *p)
-{
-    ag_adadelta_opts o = { 0 };
-    if (!attr_number(k, a, "lr", &o.lr) || !nonzero_or_skip(k, "lr", o.lr) ||
-        !attr_number(k, a, "rho", &o.rho) || !nonzero_or_skip(k, "rho", o.rho) ||
-        !attr_number(k, a, "eps", &o.eps) || !nonzero_or_skip(k, "eps", o.eps) ||
-        !attr_number(k, a, "weight_decay", &o.weight_decay) ||
-        !attr_bool(k, a, "maximize", &o.maximize))
-        return NULL;
-    return ag_adadelta_new(p, o);
-}
-
-/* Every optimizer of FORMAT.md with exactly the attr keys it lists. */
+/* An optimizer of FORMAT.md: its attrs, exactly these keys, in the order they are read (the
+ * first unsupported value decides the skip message), and its constructor. */
 typedef struct optim_entry {
     const char *name;
-    const char *attrs[MAX_ATTRS];
-    optim_builder make;
+    optim_attr attrs[MAX_ATTRS];
+    optim_maker make;
 } optim_entry;
 
+/* Every optimizer of FORMAT.md with exactly the attr keys it lists. For adamw, weight_decay 0
+ * would mean the default 1e-2, so it is OA_NONZERO there but not for adam. */
 static const optim_entry OPTIMS[] = {
-    { "sgd", { "lr", "momentum", "dampening", "weight_decay", "nesterov", "maximize", NULL },
-      b_sgd },
-    { "adam", { "lr", "betas", "eps", "weight_decay", "amsgrad", "maximize", NULL }, b_adam },
-    { "adamw", { "lr", "betas", "eps", "weight_decay", "amsgrad", "maximize", NULL }, b_adamw },
+    { "sgd",
+      { OA(ag_sgd_opts, lr, OA_NONZERO), OA(ag_sgd_opts, momentum, OA_NUM),
+        OA(ag_sgd_opts, dampening, OA_NUM), OA(ag_sgd_opts, weight_decay, OA_NUM),
+        OA(ag_sgd_opts, nesterov, OA_BOOL), OA(ag_sgd_opts, maximize, OA_BOOL) },
+      mk_sgd },
+    { "adam",
+      { OA(ag_adam_opts, lr, OA_NONZERO), OA_BETAS_OF(ag_adam_opts),
+        OA(ag_adam_opts, eps, OA_NONZERO), OA(ag_adam_opts, weight_decay, OA_NUM),
+        OA(ag_adam_opts, amsgrad, OA_BOOL), OA(ag_adam_opts, maximize, OA_BOOL) },
+      mk_adam },
+    { "adamw",
+      { OA(ag_adam_opts, lr, OA_NONZERO), OA_BETAS_OF(ag_adam_opts),
+        OA(ag_adam_opts, eps, OA_NONZERO), OA(ag_adam_opts, weight_decay, OA_NONZERO),
+        OA(ag_adam_opts, amsgrad, OA_BOOL), OA(ag_adam_opts, maximize, OA_BOOL) },
+      mk_adamw },
     { "rmsprop",
-      { "lr", "alpha", "eps", "weight_decay", "momentum", "centered", "maximize", NULL },
-      b_rmsprop },
+      { OA(ag_rmsprop_opts, lr, OA_NONZERO), OA(ag_rmsprop_opts, alpha, OA_NONZERO),
+        OA(ag_rmsprop_opts, eps, OA_NONZERO), OA(ag_rmsprop_opts, weight_decay, OA_NUM),
+        OA(ag_rmsprop_opts, momentum, OA_NUM), OA(ag_rmsprop_opts, centered, OA_BOOL),
+        OA(ag_rmsprop_opts, maximize, OA_BOOL) },
+      mk_rmsprop },
     { "adagrad",
-      { "lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps", "maximize", NULL },
-      b_adagrad },
-    { "adadelta", { "lr", "rho", "eps", "weight_decay", "maximize", NULL }, b_adadelta },
+      { OA(ag_adagrad_opts, lr, OA_NONZERO), OA(ag_adagrad_opts, lr_decay, OA_NUM),
+        OA(ag_adagrad_opts, weight_decay, OA_NUM),
+        OA(ag_adagrad_opts, initial_accumulator_value, OA_NUM),
+        OA(ag_adagrad_opts, eps, OA_NONZERO), OA(ag_adagrad_opts, maximize, OA_BOOL) },
+      mk_adagrad },
+    { "adadelta",
+      { OA(ag_adadelta_opts, lr, OA_NONZERO), OA(ag_adadelta_opts, rho, OA_NONZERO),
+        OA(ag_adadelta_opts, eps, OA_NONZERO), OA(ag_adadelta_opts, weight_decay, OA_NUM),
+        OA(ag_adadelta_opts, maximize, OA_BOOL) },
+      mk_adadelta },
 };
 
-static const optim_entry *find_optim(const char *name)
+/* Maps every attr of e to its field of a zeroed options struct (held as bytes, whichever
+ * struct it is) and creates the optimizer; it returns NULL after a skip or an engine error. */
+static ag_optimizer *make_optim(vcase *k, const optim_entry *e, const json_t *a,
+                                const ag_params *p)
 {
-    for (size_t i = 0; i < sizeof OPTIMS / sizeof OPTIMS[0]; i++)
-        if (strcmp(OPTIMS[i].name, name) == 0)
-            return &OPTIMS[i];
-    return NULL;
+    unsigned char o[OPTS_SIZE] = { 0 };
+    for (const optim_attr *at = e->attrs; at < e->attrs + MAX_ATTRS && at->key; at++) {
+        double num = 0.0, num2 = 0.0;
+        bool flag = false, ok;
+        switch (at->kind) {
+        case OA_BOOL:
+            ok = attr_bool(k, a, at->key, &flag);
+            memcpy(o + at->off, &flag, sizeof flag);
+            break;
+        case OA_BETAS:
+            ok = attr_betas(k, a, &num, &num2);
+            memcpy(o + at->off, &num, sizeof num);
+            memcpy(o + at->off2, &num2, sizeof num2);
+            break;
+        default:
+            ok = attr_number(k, a, at->key, &num) &&
+                 (at->kind != OA_NONZERO || nonzero_or_skip(k, at->key, num));
+            memcpy(o + at->off, &num, sizeof num);
+            break;
+        }
+        if (!ok)
+            return NULL;
+    }
+    return e->make(p, o);
+}
+
+/* The NULL-terminated attr keys of e, for check_attr_keys. */
+static void optim_keys(const optim_entry *e, const char *keys[MAX_ATTRS + 1])
+{
+    int n = 0;
+    for (; n < MAX_ATTRS && e->attrs[n].key; n++)
+        keys[n] = e->attrs[n].key;
+    keys[n] = NULL;
 }
 
 /* Makes p's gradient (zeroed beforehand) exactly g: backward of sum(p * g) gives 1*g. The
@@ -1226,16 +1207,15 @@ static bool optim_step(vcase *k, int t, const json_t *step, ag_optimizer *opt, a
  * mapped, then run and check each step. */
 static void run_optim(vcase *k, const json_t *cs)
 {
-    const char *name = json_string_value(json_object_get(cs, "optim"));
-    const optim_entry *e = name ? find_optim(name) : NULL;
-    if (!e) {
-        case_skip(k, "optim '%s' is not implemented by the runner", name ? name : "?");
+    const optim_entry *e = FIND(k, cs, "optim", OPTIMS);
+    if (!e)
         return;
-    }
     const json_t *attrs = json_object_get(cs, "attrs");
     const json_t *params = json_object_get(cs, "params");
     const json_t *steps = json_object_get(cs, "steps");
-    if (!check_attr_keys(k, attrs, e->attrs))
+    const char *keys[MAX_ATTRS + 1];
+    optim_keys(e, keys);
+    if (!check_attr_keys(k, attrs, keys))
         return;
     int np = json_is_array(params) ? (int)json_array_size(params) : 0;
     if (np < 1 || np > MAX_INPUTS || !json_is_array(steps)) {
@@ -1257,7 +1237,7 @@ static void run_optim(vcase *k, const json_t *cs)
             case_engine_error(k, what);
         jtensor_free(&t);
     }
-    ag_optimizer *opt = case_ok(k) ? e->make(k, attrs, &list) : NULL;
+    ag_optimizer *opt = case_ok(k) ? make_optim(k, e, attrs, &list) : NULL;
     if (!opt && case_ok(k))
         case_engine_error(k, "creating the optimizer");
     for (size_t t = 0; opt && t < json_array_size(steps); t++)

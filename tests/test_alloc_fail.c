@@ -390,25 +390,41 @@ Test(alloc_fail, steady_state_step_with_a_checkpoint)
 
 /* --- creation sweeps ------------------------------------------------------------------- */
 
+/* Fails allocation n = 0, 1, 2, ... of make(ctx) until make succeeds: each failure is NULL
+ * with AG_ERR_OOM and leaks nothing, the success leaves no error and frees (destroy) to the
+ * block. Returns that n, the number of allocations make does; messages start with `what`. */
+static long sweep_creation(const char *what, void *(*make)(void *), void (*destroy)(void *),
+                           void *ctx)
+{
+    for (long n = 0;; n++) {
+        long live = g_live;
+        fail_nth(n);
+        void *made = make(ctx);
+        fail_nth(-1);
+        if (made) {
+            cr_assert_eq(ag_error(), AG_OK, "%s: %s", what, ag_error_message());
+            destroy(made);
+            cr_assert_eq(g_live, live, "%s: %ld blocks leaked", what, g_live - live);
+            return n;
+        }
+        cr_assert_eq(ag_error(), AG_ERR_OOM, "%s, allocation %ld: %s", what, n,
+                     ag_error_message());
+        cr_assert_eq(g_live, live, "%s, allocation %ld: %ld blocks leaked", what, n,
+                     g_live - live);
+        ag_clear_error();
+    }
+}
+
+/* make / destroy for sweep_creation: the model, and an optimizer over the model ctx. */
+static void *new_net(void *ctx) { return (void)ctx, make_net(); }
+static void free_net(void *net) { ag_module_free(net); }
+static void *new_opt(void *net) { return make_opt(net); }
+static void free_opt(void *opt) { ag_optim_free(opt); }
+
 Test(alloc_fail, model_loss_and_optimizer_creation)
 {
     /* the model */
-    long n;
-    for (n = 0;; n++) {
-        long live = g_live;
-        fail_nth(n);
-        ag_module *net = make_net();
-        fail_nth(-1);
-        if (net) {
-            cr_assert_eq(ag_error(), AG_OK);
-            ag_module_free(net);
-            cr_assert_eq(g_live, live);
-            break;
-        }
-        cr_assert_eq(ag_error(), AG_ERR_OOM, "allocation %ld: %s", n, ag_error_message());
-        cr_assert_eq(g_live, live, "allocation %ld: %ld blocks leaked", n, g_live - live);
-        ag_clear_error();
-    }
+    long n = sweep_creation("model creation", new_net, free_net, NULL);
     cr_assert_gt(n, 8, "the model made all its allocations");
     cr_log_info("model creation: %ld allocations, each failed once", n);
 
@@ -424,20 +440,7 @@ Test(alloc_fail, model_loss_and_optimizer_creation)
     /* the optimizer, over a model whose parameter list exists */
     ag_module *net = make_net();
     cr_assert_not_null(ag_parameters(net));
-    for (n = 0;; n++) {
-        live = g_live;
-        fail_nth(n);
-        ag_optimizer *opt = make_opt(net);
-        fail_nth(-1);
-        if (opt) {
-            ag_optim_free(opt);
-            cr_assert_eq(g_live, live);
-            break;
-        }
-        cr_assert_eq(ag_error(), AG_ERR_OOM, "allocation %ld: %s", n, ag_error_message());
-        cr_assert_eq(g_live, live, "allocation %ld: %ld blocks leaked", n, g_live - live);
-        ag_clear_error();
-    }
+    n = sweep_creation("optimizer creation", new_opt, free_opt, net);
     cr_assert_gt(n, 4 * 3, "Adam with amsgrad: three buffers for each of 4 parameters");
     cr_log_info("optimizer creation: %ld allocations, each failed once", n);
     ag_module_free(net);

@@ -236,7 +236,7 @@ static float *to_f32(const double *x, size_t n)
 
 /* Runs agi_sgemm on a case with n_threads threads and returns the resulting C (caller
  * frees). */
-static float *run_sgemm(const checked_case *c, int n_threads)
+static void *run_sgemm(const checked_case *c, int n_threads)
 {
     const problem *p = &c->p;
     float *A = to_f32(p->A, p->a_len), *B = to_f32(p->B, p->b_len), *C = to_f32(p->C0, p->c_len);
@@ -249,7 +249,7 @@ static float *run_sgemm(const checked_case *c, int n_threads)
 }
 
 /* Runs agi_dgemm on a case with n_threads threads and returns the resulting C. */
-static double *run_dgemm(const checked_case *c, int n_threads)
+static void *run_dgemm(const checked_case *c, int n_threads)
 {
     const problem *p = &c->p;
     double *C = malloc(p->c_len * sizeof *C);
@@ -261,14 +261,26 @@ static double *run_dgemm(const checked_case *c, int n_threads)
     return C;
 }
 
-/* Checks one float case: against the reference with one and two threads, two two-thread
- * runs bitwise equal to each other and to the one-thread run. */
-static void check_sgemm_case(const checked_case *c, const char *what)
+/* A precision under test: its GEMM (run), how to read an element of its C (at), the size of
+ * one, and the relative tolerance of check_result. */
+typedef struct precision {
+    void *(*run)(const checked_case *c, int n_threads);
+    double (*at)(const void *m, size_t i);
+    size_t elem_size;
+    double rel;
+} precision;
+
+static const precision F32 = { run_sgemm, at_f32, sizeof(float), 1e-5 };
+static const precision F64 = { run_dgemm, at_f64, sizeof(double), 1e-13 };
+
+/* Checks one case in precision pr: against the reference with one and two threads, two
+ * two-thread runs bitwise equal to each other and to the one-thread run. */
+static void check_case(const precision *pr, const checked_case *c, const char *what)
 {
-    size_t bytes = c->p.c_len * sizeof(float);
-    float *one = run_sgemm(c, 1), *two = run_sgemm(c, 2), *again = run_sgemm(c, 2);
-    check_result(c, at_f32, one, 1e-5, what);
-    check_result(c, at_f32, two, 1e-5, what);
+    size_t bytes = c->p.c_len * pr->elem_size;
+    void *one = pr->run(c, 1), *two = pr->run(c, 2), *again = pr->run(c, 2);
+    check_result(c, pr->at, one, pr->rel, what);
+    check_result(c, pr->at, two, pr->rel, what);
     cr_assert(memcmp(two, again, bytes) == 0, "%s: two runs with 2 threads differ", what);
     cr_assert(memcmp(one, two, bytes) == 0, "%s: 1 and 2 threads differ", what);
     free(one);
@@ -276,22 +288,8 @@ static void check_sgemm_case(const checked_case *c, const char *what)
     free(again);
 }
 
-/* The double counterpart of check_sgemm_case. */
-static void check_dgemm_case(const checked_case *c, const char *what)
-{
-    size_t bytes = c->p.c_len * sizeof(double);
-    double *one = run_dgemm(c, 1), *two = run_dgemm(c, 2), *again = run_dgemm(c, 2);
-    check_result(c, at_f64, one, 1e-13, what);
-    check_result(c, at_f64, two, 1e-13, what);
-    cr_assert(memcmp(two, again, bytes) == 0, "%s: two runs with 2 threads differ", what);
-    cr_assert(memcmp(one, two, bytes) == 0, "%s: 1 and 2 threads differ", what);
-    free(one);
-    free(two);
-    free(again);
-}
-
-/* Runs `check` over every shape, scalar pair, transposition and padding. */
-static void for_all_cases(void (*check)(const checked_case *, const char *), const char *what)
+/* Runs check_case in precision pr over every shape, scalar pair, transposition and padding. */
+static void for_all_cases(const precision *pr, const char *what)
 {
     for (size_t s = 0; s < sizeof SHAPES / sizeof *SHAPES; s++) {
         operands o = make_operands(SHAPES[s]);
@@ -300,7 +298,7 @@ static void for_all_cases(void (*check)(const checked_case *, const char *), con
             for (int t = 0; t < 4; t++)
                 for (int64_t pad = 0; pad <= 3; pad += 3) {
                     checked_case c = { make_problem(&o, t & 1, t >> 1, pad, SCALARS[k]), &ref };
-                    check(&c, what);
+                    check_case(pr, &c, what);
                     free_problem(&c.p);
                 }
             free_reference(&ref);
@@ -309,49 +307,24 @@ static void for_all_cases(void (*check)(const checked_case *, const char *), con
     }
 }
 
-/* Runs every float case on one kernel set, or skips if the CPU lacks it. */
-static void test_sgemm_isa(agi_gemm_isa isa)
+/* Runs every case of precision pr (F32: agi_sgemm, F64: agi_dgemm) on one kernel set, or
+ * skips if the CPU lacks it. */
+static void test_isa(agi_gemm_isa isa, const precision *pr)
 {
     if (agi_gemm_set_isa(isa) != isa)
         cr_skip_test("the CPU has no %s", agi_gemm_isa_name(isa));
-    for_all_cases(check_sgemm_case, agi_gemm_isa_name(isa));
+    for_all_cases(pr, agi_gemm_isa_name(isa));
 }
 
 /* One test per kernel set: on this machine all three run, so the AVX2 and portable paths
  * are tested even where AVX-512 would be chosen. */
-Test(sgemm, portable_kernels)
-{
-    test_sgemm_isa(AGI_GEMM_PORTABLE);
-}
-
-Test(sgemm, avx2_kernels)
-{
-    test_sgemm_isa(AGI_GEMM_AVX2);
-}
-
-Test(sgemm, avx512_kernels)
-{
-    test_sgemm_isa(AGI_GEMM_AVX512);
-}
-
-/* Runs every double case on one kernel set, or skips if the CPU lacks it. */
-static void test_dgemm_isa(agi_gemm_isa isa)
-{
-    if (agi_gemm_set_isa(isa) != isa)
-        cr_skip_test("the CPU has no %s", agi_gemm_isa_name(isa));
-    for_all_cases(check_dgemm_case, agi_gemm_isa_name(isa));
-}
+Test(sgemm, portable_kernels) { test_isa(AGI_GEMM_PORTABLE, &F32); }
+Test(sgemm, avx2_kernels) { test_isa(AGI_GEMM_AVX2, &F32); }
+Test(sgemm, avx512_kernels) { test_isa(AGI_GEMM_AVX512, &F32); }
 
 /* Every case in double precision, with a double's tolerance, on both double kernels. */
-Test(dgemm, portable_kernel)
-{
-    test_dgemm_isa(AGI_GEMM_PORTABLE);
-}
-
-Test(dgemm, avx512_kernel)
-{
-    test_dgemm_isa(AGI_GEMM_AVX512);
-}
+Test(dgemm, portable_kernel) { test_isa(AGI_GEMM_PORTABLE, &F64); }
+Test(dgemm, avx512_kernel) { test_isa(AGI_GEMM_AVX512, &F64); }
 
 /* Degenerate sizes: M or N zero touches nothing; K zero (or alpha zero) only scales C and
  * never reads A or B (here pointers to NaN). */

@@ -27,17 +27,19 @@ static void teardown(void)
 TestSuite(hostile_io, .fini = teardown);
 
 /* `call` returns `code` and records exactly `msg` (a printf format over the remaining
- * arguments); the error is cleared afterwards. */
-#define expect_status(call, code, ...)                                                      \
+ * arguments); the error is cleared afterwards. A failure names the call, or `label` with
+ * expect_status_as. */
+#define expect_status_as(label, call, code, ...)                                            \
     do {                                                                                    \
         char want_[1200];                                                                   \
         snprintf(want_, sizeof want_, __VA_ARGS__);                                         \
         ag_status st_ = (call);                                                             \
-        cr_expect_eq(st_, (code), "%s: status %d (%s)", #call, (int)st_, ag_error_message()); \
-        cr_expect_str_eq(ag_error_message(), want_, "%s:\n  got  \"%s\"\n  want \"%s\"", #call,   \
+        cr_expect_eq(st_, (code), "%s: status %d (%s)", (label), (int)st_, ag_error_message()); \
+        cr_expect_str_eq(ag_error_message(), want_, "%s:\n  got  \"%s\"\n  want \"%s\"", (label), \
                          ag_error_message(), want_);                                        \
         ag_clear_error();                                                                   \
     } while (0)
+#define expect_status(call, code, ...) expect_status_as(#call, call, code, __VA_ARGS__)
 
 /* One parameter "w" of shape [2] holding (1, 2), and its list. */
 typedef struct one {
@@ -64,26 +66,26 @@ Test(hostile_io, bad_arguments)
     one *o = one_new();
     const char *path = scratch_path("a.ckpt");
     ag_tensor *two[2] = { o->t, NULL };
-    expect_status(ag_checkpoint_save(NULL, &o->p, NULL), AG_ERR_ARG,
-                  "checkpoint_save: path is NULL");
-    expect_status(ag_checkpoint_save("", &o->p, NULL), AG_ERR_ARG,
-                  "checkpoint_save: path is empty");
-    expect_status(ag_checkpoint_save(path, NULL, NULL), AG_ERR_ARG,
-                  "checkpoint_save: params is NULL");
-    expect_status(ag_checkpoint_save(path, &(ag_params){ 0, two, NULL }, NULL), AG_ERR_ARG,
-                  "checkpoint_save: the parameter list is empty");
+    /* save and load check the path and the list alike (an empty list: n 0 for save, -3 for
+     * load); the failure message names the function */
+    const struct {
+        const char *name;
+        ag_status (*fn)(const char *, const ag_params *, ag_optimizer *);
+        int empty_n;
+    } fns[] = { { "checkpoint_save", ag_checkpoint_save, 0 },
+                { "checkpoint_load", ag_checkpoint_load, -3 } };
+    for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
+        const char *f = fns[i].name;
+        expect_status(fns[i].fn(NULL, &o->p, NULL), AG_ERR_ARG, "%s: path is NULL", f);
+        expect_status(fns[i].fn("", &o->p, NULL), AG_ERR_ARG, "%s: path is empty", f);
+        expect_status(fns[i].fn(path, NULL, NULL), AG_ERR_ARG, "%s: params is NULL", f);
+        expect_status(fns[i].fn(path, &(ag_params){ fns[i].empty_n, two, NULL }, NULL),
+                      AG_ERR_ARG, "%s: the parameter list is empty", f);
+    }
     expect_status(ag_checkpoint_save(path, &(ag_params){ 1, NULL, NULL }, NULL), AG_ERR_ARG,
                   "checkpoint_save: params->tensors is NULL");
     expect_status(ag_checkpoint_save(path, &(ag_params){ 2, two, NULL }, NULL), AG_ERR_ARG,
                   "checkpoint_save: parameter 1 is NULL");
-    expect_status(ag_checkpoint_load(NULL, &o->p, NULL), AG_ERR_ARG,
-                  "checkpoint_load: path is NULL");
-    expect_status(ag_checkpoint_load("", &o->p, NULL), AG_ERR_ARG,
-                  "checkpoint_load: path is empty");
-    expect_status(ag_checkpoint_load(path, NULL, NULL), AG_ERR_ARG,
-                  "checkpoint_load: params is NULL");
-    expect_status(ag_checkpoint_load(path, &(ag_params){ -3, two, NULL }, NULL), AG_ERR_ARG,
-                  "checkpoint_load: the parameter list is empty");
     cr_expect_eq(scratch_count(NULL, NULL, 0), 0, "a refused save wrote something");
     ag_free(o->t);
 }
@@ -395,22 +397,57 @@ static void sound(ckb *c, bool with_optim, uint32_t elem)
 }
 
 /* Writes the built file and loads it into "w" (with Adam if opt): expects code and exactly
- * "checkpoint_load: 'path': msg", and that a refused load changed nothing. */
-static void expect_file(ckb *c, one *o, ag_optimizer *opt, ag_status code, const char *msg)
+ * "checkpoint_load: 'path': msg", and that a refused load changed nothing. A failure names
+ * the load, or `label` (the case of a table) with expect_file_as. */
+static void expect_file_as(const char *label, ckb *c, one *o, ag_optimizer *opt,
+                           ag_status code, const char *msg)
 {
     const char *path = scratch_path("lie.ckpt");
     remove(path);
     file_write(path, c->b, c->n);
     snap before = snap_take(&o->p, opt);
     if (code == AG_OK)
-        expect_status(ag_checkpoint_load(path, &o->p, opt), code, "%s", "");
+        expect_status_as(label, ag_checkpoint_load(path, &o->p, opt), code, "%s", "");
     else
-        expect_status(ag_checkpoint_load(path, &o->p, opt), code, "checkpoint_load: '%s': %s",
-                      path, msg);
+        expect_status_as(label, ag_checkpoint_load(path, &o->p, opt), code,
+                         "checkpoint_load: '%s': %s", path, msg);
     snap after = snap_take(&o->p, opt);
     if (code != AG_OK)
-        expect_snap_eq(&before, &after, "a refused load changed something: %s", msg);
+        expect_snap_eq(&before, &after, "%s: a refused load changed something: %s", label, msg);
     snap_free(&before), snap_free(&after);
+}
+
+static void expect_file(ckb *c, one *o, ag_optimizer *opt, ag_status code, const char *msg)
+{
+    expect_file_as("ag_checkpoint_load(path, &o->p, opt)", c, o, opt, code, msg);
+}
+
+/* A lie told by patching a sound one-tensor float file (sound(&c, false, 4)): the k-byte
+ * little-endian field at byte `at` set to v, then the header checksum and the trailer made to
+ * hold again unless `raw`; msg is what the refused load must say. */
+typedef struct patch {
+    size_t at;
+    uint64_t v;
+    int k;
+    bool raw;
+    const char *msg;
+} patch;
+
+/* Each patch on a fresh sound file is refused with AG_ERR_FORMAT and its message; a failure
+ * names the patch by its index and field. */
+static void expect_patches_refused(one *o, const patch *ps, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        ckb c;
+        sound(&c, false, 4);
+        set_le(&c, ps[i].at, ps[i].v, ps[i].k);
+        if (!ps[i].raw)
+            reseal(&c);
+        char label[64];
+        snprintf(label, sizeof label, "patch %zu (byte %zu set to %#llx)", i, ps[i].at,
+                 (unsigned long long)ps[i].v);
+        expect_file_as(label, &c, o, NULL, AG_ERR_FORMAT, ps[i].msg);
+    }
 }
 
 /* The format as documented, written independently, loads: values, optimizer, generator. */
@@ -453,38 +490,23 @@ Test(hostile_io, lying_header)
 {
     one *o = one_new();
     ckb c;
-    char msg[200];
     sound(&c, false, 4);
     size_t n = c.n;
-    set_le(&c, 20, 0xffffffff, 4);
-    reseal(&c);
-    snprintf(msg, sizeof msg,
+    char count[200], trunc[200], size[200];
+    snprintf(count, sizeof count,
              "tensor count 4294967295 exceeds what the file can hold (%zu bytes)", n);
-    expect_file(&c, o, NULL, AG_ERR_FORMAT, msg);
-    sound(&c, false, 4);
-    set_le(&c, 24, 1 << 30, 8);
-    reseal(&c);
-    snprintf(msg, sizeof msg, "truncated at byte %zu (the header says the file has %d bytes)",
+    snprintf(trunc, sizeof trunc, "truncated at byte %zu (the header says the file has %d bytes)",
              n, 1 << 30);
-    expect_file(&c, o, NULL, AG_ERR_FORMAT, msg);
-    sound(&c, false, 4);
-    set_le(&c, 24, 100, 8);
-    reseal(&c);
-    snprintf(msg, sizeof msg, "the file has %zu bytes, the header says 100", n);
-    expect_file(&c, o, NULL, AG_ERR_FORMAT, msg);
-    sound(&c, false, 4);
-    set_le(&c, 12, 2, 4);
-    reseal(&c);
-    expect_file(&c, o, NULL, AG_ERR_FORMAT, "unknown flags 0x2");
-    sound(&c, false, 4);
-    set_le(&c, 16, 2, 4);
-    reseal(&c);
-    expect_file(&c, o, NULL, AG_ERR_FORMAT,
-                "element size 2 is not supported (4: float32, 8: float64)");
-    sound(&c, false, 4);
-    set_le(&c, 8, 7, 4);
-    expect_file(&c, o, NULL, AG_ERR_FORMAT,
-                "format version 7 is not supported (this build reads version 1)");
+    snprintf(size, sizeof size, "the file has %zu bytes, the header says 100", n);
+    const patch lies[] = {
+        { 20, 0xffffffff, 4, false, count },
+        { 24, 1 << 30, 8, false, trunc },
+        { 24, 100, 8, false, size },
+        { 12, 2, 4, false, "unknown flags 0x2" },
+        { 16, 2, 4, false, "element size 2 is not supported (4: float32, 8: float64)" },
+        { 8, 7, 4, true, "format version 7 is not supported (this build reads version 1)" },
+    };
+    expect_patches_refused(o, lies, sizeof lies / sizeof lies[0]);
     header(&c, 0, 4, 0);
     set_le(&c, 24, 40, 8);
     set_le(&c, 32, XXH3_64bits(c.b, 32), 8);
@@ -498,35 +520,20 @@ Test(hostile_io, lying_records)
 {
     one *o = one_new();
     ckb c;
-    char msg[200];
     sound(&c, false, 4);
-    set_le(&c, 40, 0xffffffff, 4);
-    reseal(&c);
-    expect_file(&c, o, NULL, AG_ERR_FORMAT, "tensor 0: name length 4294967295 (must be 1 to 1024)");
-    sound(&c, false, 4);
-    set_le(&c, 40, 1000, 4);
-    reseal(&c);
-    snprintf(msg, sizeof msg, "tensor 0: the name at byte 44 needs 1000 bytes, only %zu are left",
+    char left[200];
+    snprintf(left, sizeof left, "tensor 0: the name at byte 44 needs 1000 bytes, only %zu are left",
              c.n - 8 - 44);
-    expect_file(&c, o, NULL, AG_ERR_FORMAT, msg);
-    sound(&c, false, 4);
-    set_le(&c, 45, 9, 4);
-    reseal(&c);
-    expect_file(&c, o, NULL, AG_ERR_FORMAT, "tensor 'w': 9 dimensions (at most 8)");
-    sound(&c, false, 4);
-    set_le(&c, 49, (uint64_t)-1, 8);
-    reseal(&c);
-    expect_file(&c, o, NULL, AG_ERR_FORMAT, "tensor 'w': negative dimension in shape [-1]");
-    sound(&c, false, 4);
-    set_le(&c, 49, (uint64_t)1 << 62, 8);
-    reseal(&c);
-    expect_file(&c, o, NULL, AG_ERR_FORMAT,
-                "tensor 'w': shape [4611686018427387904] needs more bytes than the file has");
-    sound(&c, false, 4);
-    set_le(&c, 57, 4, 8);
-    reseal(&c);
-    expect_file(&c, o, NULL, AG_ERR_FORMAT, "tensor 'w': byte length 4, but the shape needs 8");
-    sound(&c, false, 4);
+    const patch lies[] = {
+        { 40, 0xffffffff, 4, false, "tensor 0: name length 4294967295 (must be 1 to 1024)" },
+        { 40, 1000, 4, false, left },
+        { 45, 9, 4, false, "tensor 'w': 9 dimensions (at most 8)" },
+        { 49, (uint64_t)-1, 8, false, "tensor 'w': negative dimension in shape [-1]" },
+        { 49, (uint64_t)1 << 62, 8, false,
+          "tensor 'w': shape [4611686018427387904] needs more bytes than the file has" },
+        { 57, 4, 8, false, "tensor 'w': byte length 4, but the shape needs 8" },
+    };
+    expect_patches_refused(o, lies, sizeof lies / sizeof lies[0]);
     c.b[65] ^= 1; /* a value: only the record's checksum can tell */
     reseal(&c);
     expect_file(&c, o, NULL, AG_ERR_FORMAT, "tensor 'w': checksum mismatch");
@@ -562,35 +569,37 @@ Test(hostile_io, overflowing_and_empty_shapes)
     ag_free(o->t);
 }
 
+/* A file of n records of shape [2] holding W, named names[0..n), is refused with
+ * AG_ERR_FORMAT and msg; a failure names the file by its count and first name. */
+static void expect_names_refused(one *o, uint32_t n, const char *const *names, const char *msg)
+{
+    ckb c;
+    header(&c, 0, 4, n);
+    for (uint32_t i = 0; i < n; i++)
+        record(&c, names[i], AG_SHAPE(2), W, 4);
+    seal(&c);
+    char label[64];
+    snprintf(label, sizeof label, "a file of %u records, the first named '%s'", n, names[0]);
+    expect_file_as(label, &c, o, NULL, AG_ERR_FORMAT, msg);
+}
+
 Test(hostile_io, names_out_of_order_twice_and_unprintable)
 {
     one *o = one_new();
-    ckb c;
-    header(&c, 0, 4, 2);
-    record(&c, "w", AG_SHAPE(2), W, 4);
-    record(&c, "v", AG_SHAPE(2), W, 4);
-    seal(&c);
-    expect_file(&c, o, NULL, AG_ERR_FORMAT,
-                "tensor 'v' follows tensor 'w' (names must be in increasing order, each once)");
-    header(&c, 0, 4, 2);
-    record(&c, "w", AG_SHAPE(2), W, 4);
-    record(&c, "w", AG_SHAPE(2), W, 4);
-    seal(&c);
-    expect_file(&c, o, NULL, AG_ERR_FORMAT,
-                "tensor 'w' follows tensor 'w' (names must be in increasing order, each once)");
-    header(&c, 0, 4, 1);
-    record(&c, "\x01\xff", AG_SHAPE(2), W, 4);
-    seal(&c);
-    expect_file(&c, o, NULL, AG_ERR_FORMAT, "tensor '?\?' of the file is not in the model");
+    expect_names_refused(o, 2, (const char *[]){ "w", "v" },
+                         "tensor 'v' follows tensor 'w' (names must be in increasing order, "
+                         "each once)");
+    expect_names_refused(o, 2, (const char *[]){ "w", "w" },
+                         "tensor 'w' follows tensor 'w' (names must be in increasing order, "
+                         "each once)");
+    expect_names_refused(o, 1, (const char *[]){ "\x01\xff" },
+                         "tensor '?\?' of the file is not in the model");
     char longname[101];
     memset(longname, 'a', 100);
     longname[100] = 0;
-    header(&c, 0, 4, 1);
-    record(&c, longname, AG_SHAPE(2), W, 4);
-    seal(&c);
-    expect_file(&c, o, NULL, AG_ERR_FORMAT,
-                "tensor 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...' "
-                "of the file is not in the model");
+    expect_names_refused(o, 1, (const char *[]){ longname },
+                         "tensor 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                         "...' of the file is not in the model");
     ag_free(o->t);
 }
 

@@ -63,6 +63,7 @@ int main(int argc, char **argv)
 #include <string.h>
 
 #include "agrad.h"
+#include "hostile_util.h"
 
 static void teardown(void)
 {
@@ -71,20 +72,6 @@ static void teardown(void)
     ag_clear_error();
 }
 TestSuite(hostile_optim, .fini = teardown);
-
-#define EXPECT_ERR(code, msg)                                                              \
-    do {                                                                                   \
-        cr_assert_eq(ag_error(), (code), "error code %d, expected %d (message: %s)",       \
-                     (int)ag_error(), (int)(code), ag_error_message());                    \
-        cr_assert_str_eq(ag_error_message(), (msg));                                       \
-        ag_clear_error();                                                                  \
-    } while (0)
-#define EXPECT_NO_ERR() cr_assert_eq(ag_error(), AG_OK, "unexpected error: %s", ag_error_message())
-#define FAILS(expr, code, msg)                                                             \
-    do {                                                                                   \
-        cr_assert_null((expr), "%s should fail", #expr);                                   \
-        EXPECT_ERR(code, msg);                                                             \
-    } while (0)
 
 static ag_tensor *param(int n, double v)
 {
@@ -252,22 +239,10 @@ static void snap(ag_optimizer *opt, ag_tensor *const *p, int n, snapshot *s)
     s->count = ag_optim_step_count(opt);
 }
 
-static void *q_blocks[64];
-static int q_n;
-static void *q_alloc(size_t n, void *u) { return (void)u, malloc(n); }
-static void q_release(void *p, void *u)
-{
-    (void)u;
-    if (q_n < 64)
-        q_blocks[q_n++] = p;
-    else
-        free(p);
-}
-
 Test(hostile_optim, refused_steps_change_nothing)
 {
     /* a quarantine keeps freed blocks readable, so that the freed parameter is detectable */
-    ag_set_allocator(&(ag_allocator){ q_alloc, q_release, NULL });
+    quarantine_start();
     ag_tensor *p[3] = { param(2, 1), param(3, 2), param(1, 3) };
     ag_optimizer *opt = ag_adam_new(&(ag_params){ 3, p, (const char *[]){ "w", "b", "c" } },
                                     (ag_adam_opts){ .lr = 0.1, .amsgrad = true });
@@ -302,9 +277,7 @@ Test(hostile_optim, refused_steps_change_nothing)
 
     ag_optim_free(opt), ag_optim_free(o2);
     ag_free(p[0]), ag_free(p[1]), ag_free(q[0]);
-    ag_set_allocator(NULL);
-    while (q_n)
-        free(q_blocks[--q_n]);
+    quarantine_drain();
 }
 
 Test(hostile_optim, parameters_without_gradients_are_skipped_and_nan_propagates)

@@ -515,33 +515,44 @@ Test(smooth, saved_input_modified)
 
 static const double A23[] = { 1, 5, 3, 4, 2, 6 }, B3[] = { 3, 5, 4 }, GO23[] = { 1, 2, 3, 4, 5, 6 };
 
-/* a [2,3] against b [3] broadcast; the tie 5 == 5 splits the gradient in half. */
-Test(smooth, maximum_broadcast)
+/* One broadcast extremum: y = f(a, b) for a [2,3] = A23 and b [3] = B3 (f(b, a) if
+ * b_first), its values, and the gradients for grad_output GO23; the messages name the op. */
+typedef struct extremum_case {
+    const char *name;
+    ag_tensor *(*f)(ag_tensor *, ag_tensor *);
+    bool b_first;
+    double y[6], da[6], db[3];
+} extremum_case;
+
+static void check_extremum(const extremum_case *c)
 {
+    char what[64];
     ag_tensor *a = heap(A23, AG_SHAPE(2, 3), true), *b = heap(B3, AG_SHAPE(3), true);
-    ag_tensor *y = ag_maximum(a, b);
+    ag_tensor *y = c->b_first ? c->f(b, a) : c->f(a, b);
     expect_shape(y, AG_SHAPE(2, 3));
-    expect_values(y, V(3, 5, 4, 4, 5, 6), 6, "maximum");
+    expect_values(y, c->y, 6, c->name);
     backward_with(y, GO23);
-    expect_values(ag_grad(a), V(0, 1, 0, 4, 0, 6), 6, "maximum da");
-    expect_values(ag_grad(b), V(1, 6, 3), 3, "maximum db");
+    snprintf(what, sizeof what, "%s da", c->name);
+    expect_values(ag_grad(a), c->da, 6, what);
+    snprintf(what, sizeof what, "%s db", c->name);
+    expect_values(ag_grad(b), c->db, 3, what);
     ag_free(a);
     ag_free(b);
     ag_step_end();
 }
 
+/* a [2,3] against b [3] broadcast; the tie 5 == 5 splits the gradient in half. */
+Test(smooth, maximum_broadcast)
+{
+    check_extremum(&(extremum_case){ "maximum", ag_maximum, false, { 3, 5, 4, 4, 5, 6 },
+                                     { 0, 1, 0, 4, 0, 6 }, { 1, 6, 3 } });
+}
+
+/* The other order: b [3] first. */
 Test(smooth, minimum_broadcast)
 {
-    ag_tensor *a = heap(A23, AG_SHAPE(2, 3), true), *b = heap(B3, AG_SHAPE(3), true);
-    ag_tensor *y = ag_minimum(b, a); /* the other order: b [3] first */
-    expect_shape(y, AG_SHAPE(2, 3));
-    expect_values(y, V(1, 5, 3, 3, 2, 4), 6, "minimum");
-    backward_with(y, GO23);
-    expect_values(ag_grad(a), V(1, 1, 3, 0, 5, 0), 6, "minimum da");
-    expect_values(ag_grad(b), V(4, 1, 6), 3, "minimum db");
-    ag_free(a);
-    ag_free(b);
-    ag_step_end();
+    check_extremum(&(extremum_case){ "minimum", ag_minimum, true, { 1, 5, 3, 3, 2, 4 },
+                                     { 1, 1, 3, 0, 5, 0 }, { 4, 1, 6 } });
 }
 
 /* A 0-d operand, and NaN on either side propagating as torch.maximum / minimum do. */

@@ -13,6 +13,7 @@
  *   test_done(), which also checks that no error is pending and ends the step
  *   ref_case + run_ref_case                   a case of tests/data/public.jsonl as literals:
  *                                             output and gradients of sum(out * grad_output)
+ *   RUN_REF_CASES(fn, user, &R_a, &R_b, ...)  run_ref_case for each, through the same fn
  */
 #ifndef AG_TEST_UTIL_H
 #define AG_TEST_UTIL_H
@@ -92,12 +93,7 @@ static inline void test_done(void)
 
 static inline bool tu_same_shape(ag_shape a, ag_shape b)
 {
-    if (a.ndim != b.ndim)
-        return false;
-    for (int i = 0; i < a.ndim; i++)
-        if (a.d[i] != b.d[i])
-            return false;
-    return true;
+    return a.ndim == b.ndim && memcmp(a.d, b.d, (size_t)a.ndim * sizeof a.d[0]) == 0;
 }
 
 static inline void tu_expect_shape_(const ag_tensor *t, ag_shape s, const char *what,
@@ -259,5 +255,17 @@ static inline void run_ref_case(const ref_case *c, ag_fn fn, void *user)
                         REF_ATOL, what, c->id, 0);
     }
 }
+
+/* Runs the n reference cases through the same fn and user data, each as run_ref_case (whose
+ * messages name the case's id). RUN_REF_CASES(fn, user, &R_a, &R_b, ...) lists them inline. */
+static inline void run_ref_cases(ag_fn fn, void *user, const ref_case *const *cases, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        run_ref_case(cases[i], fn, user);
+}
+#define RUN_REF_CASES(fn, user, ...)                                                        \
+    run_ref_cases((fn), (user), (const ref_case *const[]){ __VA_ARGS__ },                   \
+                  sizeof((const ref_case *const[]){ __VA_ARGS__ }) / sizeof(const ref_case *))
+
 
 #endif
