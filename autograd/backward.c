@@ -25,6 +25,7 @@ typedef struct sweep {
     size_t n_leaves, cap_leaves;
     int64_t pending; /* non-leaf tensors holding a gradient whose node has not run yet */
     bool deposit;    /* ag_backward (gradients go to .grad), not ag_grad_of */
+    size_t no_grad_buffer; /* leaves without a .grad buffer yet (deposit makes them) */
 } sweep;
 
 static ag_status push_leaf(sweep *s, ag_tensor *t)
@@ -45,6 +46,7 @@ static ag_status push_leaf(sweep *s, ag_tensor *t)
         s->cap_leaves = cap;
     }
     s->leaves[s->n_leaves++] = t;
+    s->no_grad_buffer += !t->grad;
     return AG_OK;
 }
 
@@ -316,11 +318,12 @@ static ag_tensor *start_grad(ag_tensor *out, const ag_tensor *go, const char *fn
     return (ag_tensor *)go;
 }
 
-/* Adds each leaf's sweep gradient into its .grad. Buffers are made first, so that running out
- * of memory changes nothing. */
+/* Adds each leaf's sweep gradient into its .grad. Missing buffers are made first, so that
+ * running out of memory changes nothing (and in a training loop, which has them all, that
+ * pass over the leaves is skipped: on a scalar graph it was a cache miss per leaf). */
 static ag_status deposit_leaves(sweep *s)
 {
-    for (size_t i = 0; i < s->n_leaves; i++) {
+    for (size_t i = 0; s->no_grad_buffer && i < s->n_leaves; i++) {
         ag_tensor *t = s->leaves[i];
         if (t->grad)
             continue;
