@@ -804,17 +804,20 @@ static void run_units(gemm_run *r, int64_t n_units, unit_fn unit)
 }
 
 /* Splits M into ic blocks of at most about im->mc rows, whole mr-row panels each, as equal
- * as panels allow (one panel more or less): with equal blocks, a product of 128 rows on two
- * threads is 64 + 64 rows instead of 72 + 56. With several threads there are at least
- * UNITS_PER_THREAD blocks per thread, and a multiple of the thread count, so that equal
- * threads get equal shares and claiming balances unequal ones; when M has fewer mr-row
- * panels than that, each block's B panels are split into pieces as well. Which rows share a
- * block never changes a result: every C tile is the same kernel call either way. */
+ * as panels allow (one panel more or less). With several threads the work is cut into at
+ * least UNITS_PER_THREAD units per thread, a multiple of the thread count, so that equal
+ * threads get equal shares and claiming balances unequal ones. When M has rows for a full
+ * block per thread, the units are ic blocks; when it has not (a batch of 128 rows on two
+ * threads), the blocks stay as large as on one thread and each block's B panels are split
+ * into pieces instead: cutting M into thin blocks left one thread a block more than the
+ * other (72 + 56 rows) while the pieces of N come out equal. Which rows share a block never
+ * changes a result: every C tile is the same kernel call either way. */
 static void plan_m(gemm_run *r, int64_t M)
 {
     int64_t mr = r->im->mr, panels = ceil_div(M, mr), t = r->n_threads;
     int64_t want = t > 1 ? UNITS_PER_THREAD * t : 1, blocks = ceil_div(M, r->im->mc);
-    blocks = ceil_div(blocks > want ? blocks : want, t) * t;
+    if (t > 1 && M >= r->im->mc * t)
+        blocks = ceil_div(blocks > want ? blocks : want, t) * t;
     if (blocks > panels)
         blocks = panels;
     r->panels = panels;
