@@ -87,6 +87,7 @@ struct agi_tape {
     bool anomaly;
     bool registered;
     const char *in_backward;             /* the op whose backward is running, if any */
+    size_t leaves_hint;                  /* leaves the previous backward sweep reached */
     agi_node *dest_node;                 /* the node whose backward may take a grad dest */
     ag_tensor *dest_leaf[AG_MAX_OP_INPUTS]; /* per input: the leaf whose .grad is offered */
     ag_status err;
