@@ -93,7 +93,9 @@ char *ag_shape_str(ag_shape s, char *buf);
  * Memory hooks
  * ------------------------------------------------------------------------------------- */
 
-/* Every allocation of the library goes through these. Install before creating any tensor;
+/* Every allocation of tensors, tape, modules, optimizers and checkpoints goes through these
+ * (not the GEMM's per-thread packing scratch, freed at thread exit). Install before creating
+ * any tensor;
  * passing NULLs restores the C library's functions. alloc returns NULL on failure. */
 typedef struct ag_allocator {
     void *(*alloc)(size_t size, void *user);
