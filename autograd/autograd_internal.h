@@ -32,6 +32,7 @@ struct ag_tensor {
     uint8_t kind;      /* AGI_HEAP or AGI_TAPE */
     bool requires_grad;
     bool grad_zero;    /* heap leaves: .grad is logically zero (zeroed lazily, see agi_grad) */
+    bool uniform;      /* a gradient whose every element is data[0], the only one stored */
     uint32_t gen;      /* tape tensors: the step they belong to (unique across threads) */
     uint32_t version;  /* bumped by in-place changes */
     ag_real val;       /* one-element tensors: the value (data points here) */
@@ -59,6 +60,7 @@ struct agi_node {
     bool recording;                      /* recorded on the tape (forward) */
     bool freed;                          /* released by a backward without retain_graph */
     uint8_t nondiff;                     /* bit k: output k is not differentiable */
+    bool uniform_dy;                     /* its backward reads a uniform dy (agi_uniform) */
     ag_tensor *dest;                     /* forward: where output 0 may be written (agi_out) */
     ag_tensor *slots[];                  /* n_in inputs, then n_out outputs */
 };
@@ -176,7 +178,7 @@ static inline void agi_init_scalar(ag_tensor *t, ag_real v, uint32_t gen)
     t->base = NULL;
     t->data = &t->val;
     t->kind = AGI_TAPE;
-    t->requires_grad = t->grad_zero = false;
+    t->requires_grad = t->grad_zero = t->uniform = false;
     t->gen = gen;
     t->version = 0;
     t->val = v;
@@ -242,6 +244,22 @@ ag_tensor *agi_grad_dest(ag_ctx *ctx, int i);
 ag_tensor *agi_apply_into(ag_tensor *dest, const ag_op *op, ag_tensor *const *in, int n_in,
                           const void *attrs, size_t attrs_size);
 ag_tensor *agi_out(ag_ctx *ctx, ag_shape s);
+
+/* Uniform gradients. The gradient of a sum is its output's gradient, a single number,
+ * broadcast to the input's shape: materialised, it is a pass writing the whole input's size
+ * that the next backward then reads back (a tenth of an elementwise step). So in a backward
+ * without create_graph, sum hands on a *uniform* tensor instead: the input's shape, but one
+ * stored value. It never reaches code that reads the elements: ag_apply makes every uniform
+ * input dense first, the sweep does so before any hook, any accumulation, any backward that
+ * has not declared it reads uniform gradients, and before handing gradients out; deposit
+ * fills .grad from the one value. relu's backward declares it (the common loss(relu(...))).
+ *
+ * agi_uniform: a uniform tensor of shape s holding g's single value (NULL and an error on OOM).
+ * agi_dense: makes t an ordinary tensor in place if it is uniform (false and an error on OOM).
+ * agi_ctx_takes_uniform_dy: called by a recorded op's forward: its backward handles uniform dy. */
+ag_tensor *agi_uniform(const ag_tensor *g, ag_shape s);
+bool agi_dense(ag_tensor *t);
+static inline void agi_ctx_takes_uniform_dy(ag_ctx *ctx) { ((agi_node *)ctx)->uniform_dy = true; }
 
 /* Is ctx's op being recorded (so that its backward may run)? A forward can skip keeping
  * what only backward needs when not. */

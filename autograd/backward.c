@@ -53,13 +53,13 @@ static ag_status push_leaf(sweep *s, ag_tensor *t)
     return AG_OK;
 }
 
-/* t's gradient in this sweep as a tensor, made from the float the scalar path left if need
- * be; NULL (an error) if out of memory. */
+/* t's gradient in this sweep as an ordinary tensor: made from the float the scalar path left,
+ * or filled if it is uniform (agi_uniform), if need be; NULL (an error) if out of memory. */
 static ag_tensor *grad_tensor(ag_tensor *t)
 {
     if (!t->gacc)
         t->gacc = agi_tape_scalar(t->gval);
-    return t->gacc;
+    return t->gacc && agi_dense(t->gacc) ? t->gacc : NULL;
 }
 
 /* Makes g t's first gradient of this sweep (g NULL: it is t->gval). */
@@ -201,7 +201,9 @@ static ag_status run_node(sweep *s, agi_node *nd, bool create_graph)
         if (o->sweep == s->id) {
             if (o->hooks && run_hooks(o) != AG_OK)
                 return ag_error();
-            if (!(dy[k] = grad_tensor(o)))
+            /* a uniform gradient stays one number for a backward that reads it so */
+            dy[k] = o->gacc && o->gacc->uniform && nd->uniform_dy ? o->gacc : grad_tensor(o);
+            if (!dy[k])
                 return ag_error();
         } else if (!(dy[k] = ag_zeros_tape(o->shape))) {
             return ag_error();
@@ -346,6 +348,15 @@ static ag_status deposit_leaves(sweep *s)
     for (size_t i = 0; i < s->n_leaves; i++) {
         ag_tensor *t = s->leaves[i];
         ag_real *d = t->grad->data;
+        if (t->gacc && t->gacc->uniform) { /* sum(w)'s gradient: one value for all of .grad */
+            ag_real v = t->gacc->data[0], *d = t->grad->data;
+            bool fresh = t->grad_zero || t->grad->version == UINT32_MAX;
+            for (size_t j = 0; j < t->numel; j++)
+                d[j] = fresh ? v : d[j] + v;
+            t->grad_zero = false;
+            t->grad->version = 0;
+            continue;
+        }
         const ag_real *g = t->gacc ? t->gacc->data : &t->gval;
         if (g == d && t->grad_zero) /* written in place by the backward (agi_grad_dest) */
             ;

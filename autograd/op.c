@@ -59,6 +59,7 @@ static void node_init(agi_node *nd, const ag_op *op, ag_tensor *const *in, int n
     nd->recording = recording;
     nd->freed = false;
     nd->nondiff = 0;
+    nd->uniform_dy = false;
     nd->dest = NULL;
     for (int i = 0; i < n_in; i++)
         nd->in[i] = in[i];
@@ -121,7 +122,7 @@ static ag_tensor *apply(const ag_op *op, ag_tensor *const *in, int n_in, const v
         return AGI_FAIL(AG_ERR_ARG, "%s: the inputs array is NULL", op->name), NULL;
     bool any_grad = false;
     for (int i = 0; i < n_in; i++) {
-        if (!agi_check_live(in[i], op->name, i))
+        if (!agi_check_live(in[i], op->name, i) || !agi_dense(in[i]))
             return NULL;
         any_grad |= in[i]->requires_grad;
     }

@@ -103,8 +103,40 @@ ag_tensor *agi_tape_scalar(ag_real v)
 
 ag_tensor *agi_tape_tensor(ag_shape s) { return tape_named(s, "tensor"); }
 
+ag_tensor *agi_uniform(const ag_tensor *g, ag_shape s)
+{
+    size_t n;
+    if (!agi_shape_ok(s, "tensor", &n))
+        return NULL;
+    ag_tensor *t = agi_tape_scalar(g->data[0]);
+    if (!t)
+        return NULL;
+    t->shape = s;
+    t->numel = n;
+    t->uniform = true;
+    return t;
+}
+
+/* Fills a uniform tensor's elements, in fresh tape memory (the one value stays in its
+ * header), and makes it ordinary. */
+bool agi_dense(ag_tensor *t)
+{
+    if (!t->uniform)
+        return true;
+    ag_real v = t->data[0], *d = agi_arena_alloc(&agi_tape_get()->arena, t->numel * sizeof *d);
+    if (!d)
+        return false;
+    for (size_t i = 0; i < t->numel; i++)
+        d[i] = v;
+    t->data = d;
+    t->uniform = false;
+    return true;
+}
+
 ag_tensor *agi_tape_view(ag_tensor *src, ag_shape s)
 {
+    if (!agi_dense(src)) /* a view shares the data, so there must be all of it */
+        return NULL;
     agi_tape *tp = agi_tape_get();
     ag_tensor *t = agi_arena_alloc16(&tp->arena, sizeof(ag_tensor));
     if (!t)
@@ -133,6 +165,8 @@ bool agi_report_dead(const ag_tensor *t, const char *op, int i)
 
 bool agi_has_nonfinite(const ag_tensor *t)
 {
+    if (t->uniform)
+        return !isfinite(t->data[0]);
     for (size_t i = 0; i < t->numel; i++)
         if (!isfinite(t->data[i]))
             return true;

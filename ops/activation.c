@@ -116,11 +116,27 @@ AGI_SIMD static void k_relu(ag_real *y, const ag_real *x, int64_t n, const void 
 }
 static ag_status relu_fwd(ag_ctx *c, ag_tensor *const *in, ag_tensor **out)
 {
+    agi_ctx_takes_uniform_dy(c);
     return agi_unary_forward(c, in, out, k_relu, AGI_SAVE_OUT);
+}
+
+/* relu_backward with a uniform dy g (loss = sum(relu(x)), no create_graph): y > 0 ? g : 0,
+ * without reading (or first writing) an input-sized gradient of copies of g. */
+AGI_SIMD static void k_relu_bwd_uniform(ag_real *o, const ag_real *y, int64_t n, const void *g)
+{
+    ag_real d = *(const ag_real *)g;
+    for (int64_t i = 0; i < n; i++)
+        o[i] = y[i] > 0 ? d : 0;
 }
 static ag_status relu_bwd(ag_ctx *c, ag_tensor *const *dy, ag_tensor **dx)
 {
-    dx[0] = apply_pair(&RELU_BWD, dy[0], ag_ctx_saved(c, 0));
+    ag_tensor *y = ag_ctx_saved(c, 0);
+    if (!y || !dy[0]->uniform) {
+        dx[0] = apply_pair(&RELU_BWD, dy[0], y);
+        return AG_OK;
+    }
+    if ((dx[0] = ag_empty(y->shape)))
+        agi_map1(k_relu_bwd_uniform, dx[0]->data, y->data, (int64_t)y->numel, dy[0]->data);
     return AG_OK;
 }
 static const ag_op RELU = { .name = "relu", .n_in = 1, .n_out = 1, .forward = relu_fwd, .backward = relu_bwd };

@@ -124,7 +124,10 @@ static ag_status sum_bwd(ag_ctx *c, ag_tensor *const *dy, ag_tensor **dx)
 {
     const red_attrs *at = ag_ctx_attrs(c);
     ag_shape xs = ag_ctx_input(c, 0)->shape;
-    dx[0] = ag_expand(ag_reshape(dy[0], agi_reduced_shape(xs, at->mask, true)), xs);
+    if (dy[0]->numel == 1 && !ag_is_grad_enabled()) /* one number for every element */
+        dx[0] = agi_uniform(dy[0], xs);
+    else
+        dx[0] = ag_expand(ag_reshape(dy[0], agi_reduced_shape(xs, at->mask, true)), xs);
     return AG_OK;
 }
 static const ag_op SUM = { .name = "sum", .n_in = 1, .n_out = 1, .forward = sum_fwd, .backward = sum_bwd };
