@@ -86,6 +86,19 @@ static bool name_entry(const char *op, const ag_params *params, int i, char *dig
     return true;
 }
 
+ag_status agi_ckpt_begin(const char *op, bool path_arg, const char *path, const ag_params *params,
+                         agi_ckpt_name **names)
+{
+    *names = NULL;
+    ag_status pending = ag_error();
+    if (pending)
+        return pending;
+    if (path_arg && (!path || !*path))
+        return ag_fail(AG_ERR_ARG, "%s: path is %s", op, path ? "empty" : "NULL");
+    *names = agi_ckpt_param_names(op, params);
+    return *names ? AG_OK : ag_error();
+}
+
 /* Checks the list, names every entry, sorts the names and refuses a name used twice. The
  * decimal names of an unnamed list live in the same allocation, after the entries. */
 agi_ckpt_name *agi_ckpt_param_names(const char *op, const ag_params *params)
@@ -472,14 +485,10 @@ static ag_status commit(const paths *ps, unsigned char *buf, const plan *p)
  * checks the path, the parameters and the optimizer before anything is written. */
 ag_status ag_checkpoint_save(const char *path, const ag_params *params, ag_optimizer *opt)
 {
-    ag_status pending = ag_error();
-    if (pending)
-        return pending;
-    if (!path || !*path)
-        return ag_fail(AG_ERR_ARG, OP ": path is %s", path ? "empty" : "NULL");
-    agi_ckpt_name *names = agi_ckpt_param_names(OP, params);
-    if (!names)
-        return ag_error();
+    agi_ckpt_name *names;
+    ag_status st = agi_ckpt_begin(OP, true, path, params, &names);
+    if (st != AG_OK)
+        return st;
     plan p = { .params = params, .opt = opt, .names = names };
     unsigned char *mem = NULL;
     if (make_plan(&p) && target_ok(path) &&

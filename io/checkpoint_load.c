@@ -524,12 +524,10 @@ static ag_status load_names(const unsigned char *data, size_t size, const char *
 ag_status agi_checkpoint_load_mem(const void *data, size_t size, const char *label,
                                   const ag_params *params, ag_optimizer *opt)
 {
-    ag_status pending = ag_error();
-    if (pending)
-        return pending;
-    agi_ckpt_name *names = agi_ckpt_param_names(OP, params);
-    if (!names)
-        return ag_error();
+    agi_ckpt_name *names;
+    ag_status st = agi_ckpt_begin(OP, false, NULL, params, &names);
+    if (st != AG_OK)
+        return st;
     load_names(data, size, label, names, params, opt);
     agi_release(names);
     return ag_error();
@@ -575,14 +573,10 @@ static ag_status read_file(const char *path, unsigned char **data, size_t *size)
  * the file, and runs the three phases on it. */
 ag_status ag_checkpoint_load(const char *path, const ag_params *params, ag_optimizer *opt)
 {
-    ag_status pending = ag_error();
-    if (pending)
-        return pending;
-    if (!path || !*path)
-        return ag_fail(AG_ERR_ARG, OP ": path is %s", path ? "empty" : "NULL");
-    agi_ckpt_name *names = agi_ckpt_param_names(OP, params);
-    if (!names)
-        return ag_error();
+    agi_ckpt_name *names;
+    ag_status st = agi_ckpt_begin(OP, true, path, params, &names);
+    if (st != AG_OK)
+        return st;
     unsigned char *data = NULL;
     size_t size = 0;
     if (read_file(path, &data, &size) == AG_OK)

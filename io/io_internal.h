@@ -46,6 +46,13 @@ int agi_ckpt_name_cmp(const char *a, size_t alen, const char *b, size_t blen);
  * agi_ckpt_name_cmp: one allocation, freed with agi_release. NULL with the error recorded. */
 agi_ckpt_name *agi_ckpt_param_names(const char *op, const ag_params *params);
 
+/* What every checkpoint call checks before touching a file: no error pending (refused, as the
+ * optimizers do: its message would be lost), a non-empty path (unless `path_arg` is false: the
+ * call takes no path), then the parameter list. Returns the names (agi_ckpt_param_names) and
+ * AG_OK, or the error with *names NULL. */
+ag_status agi_ckpt_begin(const char *op, bool path_arg, const char *path, const ag_params *params,
+                         agi_ckpt_name **names);
+
 /* Records AG_ERR_IO "op: cannot <what> '<file>': <strerror(err)>" and returns it. */
 ag_status agi_io_fail(const char *op, const char *what, const char *file, int err);
 
