@@ -51,6 +51,10 @@
  * out a thread that falls behind, few enough to keep the blocks large. */
 #define UNITS_PER_THREAD 2
 
+/* The most bytes of op(A)'s (M, kc) block for which it is read in place and the B panels
+ * are packed one at a time (by_panel): half of the 1 MiB L2, the rest for a B panel. */
+#define SHORT_A_BYTES (512.0 * 1024.0)
+
 /* Multiply-adds (2^22 flops) a thread must have to be worth waking. */
 #define MACS_PER_THREAD (2.0 * 1024.0 * 1024.0)
 
@@ -673,14 +677,20 @@ static const gemm_impl *dgemm_impl(void)
  * The blocked driver
  * ------------------------------------------------------------------------------------- */
 
+/* A block of the product: columns jc .. jc+nc of C, and k from pc to pc+kc. */
+typedef struct blk {
+    int64_t jc, nc, pc, kc;
+} blk;
+
 /* The state one blocked multiply shares with its threads. */
 typedef struct gemm_run gemm_run;
 
 /* What a thread keeps between the units it claims: its A buffer and which ic block that
- * holds (-1: none yet). */
+ * holds (-1: none yet), and (short M) its buffer for one packed B panel. */
 typedef struct thread_state {
     char *apack;
     int64_t packed_ib;
+    char *bpanel;
 } thread_state;
 
 /* One unit of a parallel region's work. */
@@ -694,28 +704,35 @@ struct gemm_run {
     int64_t panels;   /* mr-row panels of C */
     int64_t n_ib;     /* ic blocks: block b holds panels [b*panels/n_ib, (b+1)*panels/n_ib) */
     int64_t n_jsplit; /* pieces each ic block's B panels are split into (threads, short M) */
-    char *bpack;      /* the packed (kc, nc) block of op(B) */
-    char *apack;      /* one packed (mc, kc) block of op(A) per thread */
+    bool by_panel;    /* short M: op(A) read in place, each B panel packed as it is used */
+    int64_t kc_max;   /* the K blocks' size (the last may be smaller) */
+    char *bpack;      /* the packed (kc, nc) block of op(B); by_panel: a panel per thread */
+    char *apack;      /* one packed (mc, kc) block of op(A) per thread (not by_panel) */
     size_t a_bytes;   /* bytes of one thread's A block, a multiple of 64 */
-    int64_t jc, nc;   /* the current block: columns jc .. jc+nc of C */
-    int64_t pc, kc;   /* and k from pc to pc+kc */
+    size_t b_bytes;   /* by_panel: bytes of one thread's B panel, a multiple of 64 */
+    blk at;           /* the current block (blocks schedule) */
     /* The current region: units [0, n_units) of `unit`, claimed in order through `next`. */
     unit_fn unit;
     int64_t n_units;
     atomic_llong next;
 };
 
-/* Unit of the B-packing region: packs B panel p (nr columns) of the current block. */
+/* Packs B panel p (nr columns) of block `at` into `out`. */
+static void pack_b_panel(const gemm_run *r, const blk *at, int64_t p, char *out)
+{
+    const gemm_args *g = r->g;
+    int64_t nr = r->im->nr, elem = (int64_t)r->im->elem, j0 = at->jc + p * nr;
+    /* op(B)[k, j] is B[k*ldb + j], or B[j*ldb + k] if tb */
+    int64_t sk = g->tb ? 1 : g->ldb, sr = g->tb ? g->ldb : 1;
+    const char *src = (const char *)g->B + (at->pc * sk + j0 * sr) * elem;
+    r->im->pack(src, sk, sr, at->kc, min64(nr, at->nc - p * nr), (int)nr, out);
+}
+
+/* Unit of the B-packing region: packs B panel p of the current block into its place. */
 static void pack_b_unit(const gemm_run *r, int64_t p, thread_state *ts)
 {
     (void)ts;
-    const gemm_args *g = r->g;
-    int64_t nr = r->im->nr, elem = (int64_t)r->im->elem, j0 = r->jc + p * nr;
-    /* op(B)[k, j] is B[k*ldb + j], or B[j*ldb + k] if tb */
-    int64_t sk = g->tb ? 1 : g->ldb, sr = g->tb ? g->ldb : 1;
-    const char *src = (const char *)g->B + (r->pc * sk + j0 * sr) * elem;
-    r->im->pack(src, sk, sr, r->kc, min64(nr, r->nc - p * nr), (int)nr,
-                r->bpack + p * r->kc * nr * elem);
+    pack_b_panel(r, &r->at, p, r->bpack + p * r->at.kc * r->im->nr * (int64_t)r->im->elem);
 }
 
 /* An (m, kc) block of op(A) as the micro-kernel reads it, in elements of the impl's type:
@@ -727,22 +744,22 @@ typedef struct a_block {
 } a_block;
 
 /* Runs the micro-kernel over rows i0 .. i0+m of C (their A block `a`) and B panels
- * [p0, p1) of the current block: jr outer so that each B panel stays close (L1, or L2 for
+ * [p0, p1) of the current block, packed one after another from `b` on: jr outer so that each B panel stays close (L1, or L2 for
  * the deep 6x64 blocking) while the A panels stream past it. */
-static void multiply_block(const gemm_run *r, a_block a, int64_t i0, int64_t m, int64_t p0,
-                           int64_t p1)
+static void multiply_block(const gemm_run *r, const blk *at, a_block a, int64_t i0, int64_t m,
+                           int64_t p0, int64_t p1, const char *b)
 {
     const gemm_impl *im = r->im;
     const gemm_args *g = r->g;
     int64_t elem = (int64_t)im->elem, mr = im->mr, nr = im->nr;
-    double beta = r->pc == 0 ? g->beta : 1.0; /* later K blocks accumulate */
+    double beta = at->pc == 0 ? g->beta : 1.0; /* later K blocks accumulate */
     for (int64_t p = p0; p < p1; p++) {
         int64_t j = p * nr;
-        int n = (int)min64(nr, r->nc - j);
-        const char *bp = r->bpack + p * r->kc * nr * elem;
+        int n = (int)min64(nr, at->nc - j);
+        const char *bp = b + (p - p0) * at->kc * nr * elem;
         for (int64_t ir = 0; ir < m; ir += mr) {
-            char *c = (char *)g->C + ((i0 + ir) * g->ldc + r->jc + j) * elem;
-            im->kernel(r->kc, a.p + ir * a.step * elem, a.rs, a.cs, bp, c, g->ldc, g->alpha,
+            char *c = (char *)g->C + ((i0 + ir) * g->ldc + at->jc + j) * elem;
+            im->kernel(at->kc, a.p + ir * a.step * elem, a.rs, a.cs, bp, c, g->ldc, g->alpha,
                        beta, (int)min64(mr, m - ir), n);
         }
     }
@@ -750,11 +767,11 @@ static void multiply_block(const gemm_run *r, a_block a, int64_t i0, int64_t m, 
 
 /* op(A)[i0 : i0+m, pc : pc+kc] read in place: op(A)[i, k] is A[i*lda + k], or A[k*lda + i]
  * if ta. */
-static a_block a_in_place(const gemm_run *r, int64_t i0)
+static a_block a_in_place(const gemm_run *r, const blk *at, int64_t i0)
 {
     const gemm_args *g = r->g;
     a_block a = { NULL, g->ta ? 1 : g->lda, g->ta ? g->lda : 1, g->ta ? 1 : g->lda };
-    a.p = (const char *)g->A + (i0 * a.rs + r->pc * a.cs) * (int64_t)r->im->elem;
+    a.p = (const char *)g->A + (i0 * a.rs + at->pc * a.cs) * (int64_t)r->im->elem;
     return a;
 }
 
@@ -768,17 +785,40 @@ static void compute_unit(const gemm_run *r, int64_t u, thread_state *ts)
     int64_t ib = u / r->n_jsplit, js = u % r->n_jsplit;
     int64_t mr = r->im->mr, i0 = mr * (ib * r->panels / r->n_ib);
     int64_t m = min64(mr * ((ib + 1) * r->panels / r->n_ib), r->g->M) - i0;
-    int64_t n_panels = ceil_div(r->nc, r->im->nr);
+    const blk *at = &r->at;
+    int64_t n_panels = ceil_div(at->nc, r->im->nr);
     int64_t p0 = n_panels * js / r->n_jsplit, p1 = n_panels * (js + 1) / r->n_jsplit;
-    a_block a = a_in_place(r, i0);
+    a_block a = a_in_place(r, at, i0);
     if (p1 - p0 >= PACK_A_PANELS) {
         if (ts->packed_ib != ib) {
-            r->im->pack(a.p, a.cs, a.rs, r->kc, m, r->im->mr, ts->apack);
+            r->im->pack(a.p, a.cs, a.rs, at->kc, m, r->im->mr, ts->apack);
             ts->packed_ib = ib;
         }
-        a = (a_block){ ts->apack, 1, r->im->mr, r->kc };
+        a = (a_block){ ts->apack, 1, r->im->mr, at->kc };
     }
-    multiply_block(r, a, i0, m, p0, p1);
+    multiply_block(r, at, a, i0, m, p0, p1,
+                   r->bpack + p0 * at->kc * r->im->nr * (int64_t)r->im->elem);
+}
+
+/* Short M (by_panel). When op(A)'s (M, kc) block fits in L2 beside a B panel, op(A) is read
+ * in place (a kernel's mr rows are mr short streams; packing them measured no faster on one
+ * thread and cost two threads a region and its barrier) and the B panels are packed one at
+ * a time, each just before the kernel runs it past all of M. Packing the whole (kc, nc) B
+ * block first (2 MiB for a 1024-wide layer) spilled it from L2 and read it back: a batch of
+ * 128 rows uses each B value only 128 times, and that round trip was a fifth of the
+ * multiply. Panels are the units, so two threads share N evenly. */
+
+/* Unit of the by_panel region: column panel p of C, whole: for each K block in order, packs
+ * B's panel into the thread's buffer and runs it past every row of op(A). */
+static void panel_unit(const gemm_run *r, int64_t p, thread_state *ts)
+{
+    const gemm_args *g = r->g;
+    blk at = { 0, g->N, 0, 0 };
+    for (; at.pc < g->K; at.pc += at.kc) {
+        at.kc = min64(r->kc_max, g->K - at.pc);
+        pack_b_panel(r, &at, p, ts->bpanel);
+        multiply_block(r, &at, a_in_place(r, &at, 0), 0, g->M, p, p + 1, ts->bpanel);
+    }
 }
 
 /* The body each thread of a region runs: claim the next unit until none is left. A thread
@@ -789,7 +829,8 @@ static void claim_units(void *ctx, int64_t begin, int64_t end, int tid)
     (void)begin;
     (void)end;
     gemm_run *r = ctx;
-    thread_state ts = { r->apack + (size_t)tid * r->a_bytes, -1 };
+    thread_state ts = { r->apack + (size_t)tid * r->a_bytes, -1,
+                        r->bpack + (size_t)tid * r->b_bytes };
     for (int64_t u; (u = atomic_fetch_add(&r->next, 1)) < r->n_units;)
         r->unit(r, u, &ts);
 }
@@ -832,28 +873,59 @@ static size_t align64(size_t bytes)
     return (bytes + 63) & ~(size_t)63;
 }
 
+/* True if op(A) is short enough for the by_panel schedule: its (M, kc) block fits in
+ * SHORT_A_BYTES, and there are panels enough to share among the threads. */
+static bool short_m(const gemm_run *r, int64_t kc, int64_t nc)
+{
+    int64_t panels = ceil_div(nc, r->im->nr);
+    return (double)r->g->M * (double)kc * (double)r->im->elem <= SHORT_A_BYTES &&
+           (r->n_threads == 1 || panels >= UNITS_PER_THREAD * r->n_threads);
+}
+
+/* Chooses the schedule (by_panel or blocks), sizes its buffers and takes the scratch;
+ * false if it cannot be had. */
+static bool plan(gemm_run *r, int64_t kc, int64_t nc)
+{
+    const gemm_impl *im = r->im;
+    size_t b_total;
+    r->by_panel = short_m(r, kc, nc);
+    if (r->by_panel) { /* a B panel per thread, no A buffer */
+        r->b_bytes = align64((size_t)(kc * im->nr) * im->elem);
+        b_total = (size_t)r->n_threads * r->b_bytes;
+    } else {
+        plan_m(r, r->g->M);
+        r->a_bytes = align64((size_t)(kc * r->mc) * im->elem);
+        b_total = align64((size_t)(kc * ceil_div(nc, im->nr) * im->nr) * im->elem);
+    }
+    char *buf = agi_scratch(AGI_SCRATCH_GEMM, b_total + (size_t)r->n_threads * r->a_bytes);
+    r->bpack = buf;
+    r->apack = buf ? buf + b_total : NULL;
+    return buf != NULL;
+}
+
 /* The blocked multiply on n_threads threads. K and N are cut into near-equal blocks of at
  * most im->kc and im->nc, which depend on the shape alone (the summation order must not
- * depend on the thread count). Returns false, having done nothing, if the packing buffers
- * cannot be allocated. */
+ * depend on the thread count: the schedule may, since every C tile is the same kernel call
+ * over the same packed values either way). Returns false, having done nothing, if the
+ * packing buffers cannot be allocated. */
 static bool gemm_blocked(const gemm_impl *im, const gemm_args *g, int n_threads)
 {
     gemm_run r = { .im = im, .g = g, .n_threads = n_threads };
-    plan_m(&r, g->M);
     int64_t kc = ceil_div(g->K, ceil_div(g->K, im->kc));
+    r.kc_max = kc;
     int64_t nc = ceil_div(g->N, ceil_div(g->N, im->nc));
-    size_t b_bytes = align64((size_t)(kc * ceil_div(nc, im->nr) * im->nr) * im->elem);
-    r.a_bytes = align64((size_t)(kc * r.mc) * im->elem);
-    char *buf = agi_scratch(AGI_SCRATCH_GEMM, b_bytes + (size_t)n_threads * r.a_bytes);
-    if (!buf)
+    if (!plan(&r, kc, nc))
         return false;
-    r.bpack = buf;
-    r.apack = buf + b_bytes;
-    for (r.jc = 0; r.jc < g->N; r.jc += nc) {
-        r.nc = min64(nc, g->N - r.jc);
-        for (r.pc = 0; r.pc < g->K; r.pc += kc) {
-            r.kc = min64(kc, g->K - r.pc);
-            run_units(&r, ceil_div(r.nc, im->nr), pack_b_unit);
+    if (r.by_panel) { /* one region: nc is all of N */
+        run_units(&r, ceil_div(g->N, im->nr), panel_unit);
+        return true;
+    }
+    blk *at = &r.at;
+    for (at->jc = 0; at->jc < g->N; at->jc += nc) {
+        at->nc = min64(nc, g->N - at->jc);
+        for (at->pc = 0; at->pc < g->K; at->pc += kc) {
+            at->kc = min64(kc, g->K - at->pc);
+            run_units(&r, ceil_div(at->nc, im->nr), pack_b_unit);
             run_units(&r, r.n_ib * r.n_jsplit, compute_unit);
         }
     }

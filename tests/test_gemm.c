@@ -33,11 +33,14 @@ typedef struct shape {
 
 /* Odd sizes, degenerate ones, K spanning several K blocks (for the wide and both narrow
  * AVX-512 tiles), a short M with a long N (the threads split N), and N spanning two N
- * blocks. */
+ * blocks. Most are short enough for the by_panel schedule; 300x200x500 (float) and
+ * 600x70x300 (both precisions) take the blocked one, and the shapes too narrow to share
+ * among two threads by panel compare the two schedules bitwise (1 thread against 2). */
 static const shape SHAPES[] = {
     { 1, 1, 1 },       { 3, 5, 7 },       { 17, 33, 65 },  { 100, 1, 100 },
     { 1, 100, 1 },     { 129, 257, 31 },  { 300, 200, 500 }, { 50, 20, 700 },
     { 30, 9, 600 },    { 70, 90, 1100 },  { 4, 2000, 600 }, { 7, 4200, 40 },
+    { 600, 70, 300 },
 };
 
 typedef struct scalars {
