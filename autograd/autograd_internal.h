@@ -27,12 +27,17 @@ struct ag_tensor {
     ag_shape shape;
     size_t numel;
     ag_tensor *grad;   /* heap leaves: .grad (heap, owned) */
-    void *base;        /* heap: the block to release */
+    union {            /* one slot, so that the header (all a scalar costs) does not grow:
+                        * a lazy gradient is always a tape tensor, which has no base */
+        void *base;             /* heap: the block to release */
+        const ag_tensor *mask;  /* uniform tensors: masked by it if set (agi_is_masked) */
+    };
     ag_real *data;     /* numel values; 64-byte aligned unless the tensor is tiny */
     uint8_t kind;      /* AGI_HEAP or AGI_TAPE */
     bool requires_grad;
     bool grad_zero;    /* heap leaves: .grad is logically zero (zeroed lazily, see agi_grad) */
-    bool uniform;      /* a gradient whose every element is data[0], the only one stored */
+    bool uniform;      /* a gradient whose every element is data[0], the only one stored,
+                        * or 0 where the mask is not > 0 (and version is the mask's) */
     uint32_t gen;      /* tape tensors: the step they belong to (unique across threads) */
     uint32_t version;  /* bumped by in-place changes */
     ag_real val;       /* one-element tensors: the value (data points here) */
@@ -60,7 +65,7 @@ struct agi_node {
     bool recording;                      /* recorded on the tape (forward) */
     bool freed;                          /* released by a backward without retain_graph */
     uint8_t nondiff;                     /* bit k: output k is not differentiable */
-    bool uniform_dy;                     /* its backward reads a uniform dy (agi_uniform) */
+    uint8_t lazy_dy;                     /* the lazy dy forms its backward reads (AGI_DY_*) */
     ag_tensor *dest;                     /* forward: where output 0 may be written (agi_out) */
     ag_tensor *slots[];                  /* n_in inputs, then n_out outputs */
 };
@@ -249,17 +254,38 @@ ag_tensor *agi_out(ag_ctx *ctx, ag_shape s);
  * broadcast to the input's shape: materialised, it is a pass writing the whole input's size
  * that the next backward then reads back (a tenth of an elementwise step). So in a backward
  * without create_graph, sum hands on a *uniform* tensor instead: the input's shape, but one
- * stored value. It never reaches code that reads the elements: ag_apply makes every uniform
- * input dense first, the sweep does so before any hook, any accumulation, any backward that
- * has not declared it reads uniform gradients, and before handing gradients out; deposit
- * fills .grad from the one value. relu's backward declares it (the common loss(relu(...))).
+ * stored value. relu's backward of it is lazy too, a *masked* uniform tensor: element i is
+ * v = data[0] where mask->data[i] > 0 and 0 elsewhere (mask: relu's output, saved on the
+ * tape, which lives until the step ends), so that sum(relu(addcmul(c, a, b)))'s backward
+ * never writes nor reads back relu's gradient. Neither form reaches code that reads the
+ * elements: ag_apply makes every lazy input dense first, the sweep does so before any hook,
+ * any accumulation, any backward that has not declared it reads that form, and before
+ * handing gradients out; deposit fills .grad from the one value (and the mask). relu's
+ * backward reads uniform dy, addcmul's reads both forms.
  *
  * agi_uniform: a uniform tensor of shape s holding g's single value (NULL and an error on OOM).
- * agi_dense: makes t an ordinary tensor in place if it is uniform (false and an error on OOM).
- * agi_ctx_takes_uniform_dy: called by a recorded op's forward: its backward handles uniform dy. */
+ * agi_masked: relu's backward of uniform g with output y, unmaterialised (a one-element one
+ * is resolved at once: the scalar path reads data[0] as the value).
+ * agi_mask_data: the mask's values of masked t, or NULL and an error if the mask was changed
+ * in place since (what relu's backward would have reported, had it read it then).
+ * agi_dense: makes t an ordinary tensor in place if it is lazy (false and an error on OOM or
+ * a changed mask).
+ * agi_relu_bwd_fill (ops/activation.c): o[i] = y[i] > 0 ? v : 0, relu's own kernel, so that a
+ * filled masked tensor is bitwise relu's backward.
+ * agi_ctx_takes_lazy_dy: called by a recorded op's forward: its backward handles dy in the
+ * forms `forms` (AGI_DY_UNIFORM, AGI_DY_MASKED). */
+enum { AGI_DY_UNIFORM = 1, AGI_DY_MASKED = 2 };
 ag_tensor *agi_uniform(const ag_tensor *g, ag_shape s);
+ag_tensor *agi_masked(const ag_tensor *g, const ag_tensor *y);
+const ag_real *agi_mask_data(const ag_tensor *t);
 bool agi_dense(ag_tensor *t);
-static inline void agi_ctx_takes_uniform_dy(ag_ctx *ctx) { ((agi_node *)ctx)->uniform_dy = true; }
+void agi_relu_bwd_fill(ag_real *o, const ag_real *y, size_t n, ag_real v);
+/* Read mask only through this: in a heap tensor the slot is its base. */
+static inline bool agi_is_masked(const ag_tensor *t) { return t->uniform && t->mask; }
+static inline void agi_ctx_takes_lazy_dy(ag_ctx *ctx, unsigned forms)
+{
+    ((agi_node *)ctx)->lazy_dy = (uint8_t)forms;
+}
 
 /* Is ctx's op being recorded (so that its backward may run)? A forward can skip keeping
  * what only backward needs when not. */

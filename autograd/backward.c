@@ -26,6 +26,7 @@ typedef struct sweep {
     int64_t pending; /* non-leaf tensors holding a gradient whose node has not run yet */
     bool deposit;    /* ag_backward (gradients go to .grad), not ag_grad_of */
     size_t no_grad_buffer; /* leaves without a .grad buffer yet (deposit makes them) */
+    bool masked_leaf;      /* some leaf's first gradient was masked (agi_masked) */
 } sweep;
 
 static ag_status push_leaf(sweep *s, ag_tensor *t)
@@ -67,11 +68,12 @@ static inline ag_status first_grad(sweep *s, ag_tensor *t, ag_tensor *g)
 {
     t->sweep = s->id;
     t->gacc = g;
-    if (t->node)
+    if (t->node) {
         s->pending++;
-    else
-        return push_leaf(s, t);
-    return AG_OK;
+        return AG_OK;
+    }
+    s->masked_leaf |= g && agi_is_masked(g);
+    return push_leaf(s, t);
 }
 
 /* Adds g into t's gradient for this sweep. */
@@ -179,6 +181,13 @@ ag_tensor *agi_grad_dest(ag_ctx *ctx, int i)
     return agi_tape_view(x->grad, x->shape);
 }
 
+/* Does nd's backward take g as it is: a lazy form its forward declared it reads
+ * (agi_ctx_takes_lazy_dy)? */
+static bool reads_lazy(const agi_node *nd, const ag_tensor *g)
+{
+    return g && g->uniform && (nd->lazy_dy & (g->mask ? AGI_DY_MASKED : AGI_DY_UNIFORM));
+}
+
 /* Runs one node's backward and hands the input gradients on. */
 static ag_status run_node(sweep *s, agi_node *nd, bool create_graph)
 {
@@ -201,8 +210,8 @@ static ag_status run_node(sweep *s, agi_node *nd, bool create_graph)
         if (o->sweep == s->id) {
             if (o->hooks && run_hooks(o) != AG_OK)
                 return ag_error();
-            /* a uniform gradient stays one number for a backward that reads it so */
-            dy[k] = o->gacc && o->gacc->uniform && nd->uniform_dy ? o->gacc : grad_tensor(o);
+            /* a lazy gradient stays one number for a backward that reads it so */
+            dy[k] = reads_lazy(nd, o->gacc) ? o->gacc : grad_tensor(o);
             if (!dy[k])
                 return ag_error();
         } else if (!(dy[k] = ag_zeros_tape(o->shape))) {
@@ -262,6 +271,12 @@ static ag_status run_any_node(sweep *s, agi_node *nd, bool create_graph)
     return AG_OK;
 }
 
+/* AG_OK unless g is masked and its mask was changed in place (the error is set). */
+static ag_status mask_unchanged(const ag_tensor *g)
+{
+    return g && agi_is_masked(g) && !agi_mask_data(g) ? ag_error() : AG_OK;
+}
+
 /* The sweep proper: from `out` with gradient g0 down to every leaf. Without retain_graph each
  * node is freed once it has run (as PyTorch frees a node's saved tensors), which spares a
  * second pass over the graph. */
@@ -289,6 +304,8 @@ static ag_status run_sweep(sweep *s, ag_tensor *out, ag_tensor *g0, ag_backward_
     for (size_t i = 0; st == AG_OK && i < s->n_leaves; i++)
         if (s->leaves[i]->hooks)
             st = run_hooks(s->leaves[i]);
+    for (size_t i = 0; st == AG_OK && s->masked_leaf && i < s->n_leaves; i++)
+        st = mask_unchanged(s->leaves[i]->gacc); /* deposit reads them: checked after hooks */
     tp->no_grad = prev_no_grad;
     return st;
 }
@@ -324,6 +341,22 @@ static ag_tensor *start_grad(ag_tensor *out, const ag_tensor *go, const char *fn
     return (ag_tensor *)go;
 }
 
+/* Writes (fresh) or adds lazy gradient g into .grad's data d from its one value (and mask),
+ * with the operations filling it and then copying or adding would have done. */
+static void deposit_lazy(ag_real *d, const ag_tensor *g, bool fresh)
+{
+    ag_real v = g->data[0];
+    const ag_real *m = g->mask ? g->mask->data : NULL;
+    if (m && fresh)
+        agi_relu_bwd_fill(d, m, g->numel, v);
+    else if (m)
+        for (size_t j = 0; j < g->numel; j++)
+            d[j] += m[j] > 0 ? v : 0;
+    else
+        for (size_t j = 0; j < g->numel; j++)
+            d[j] = fresh ? v : d[j] + v;
+}
+
 /* Adds each leaf's sweep gradient into its .grad. Missing buffers are made first, so that
  * running out of memory changes nothing (and in a training loop, which has them all, that
  * pass over the leaves is skipped: on a scalar graph it was a cache miss per leaf). */
@@ -348,17 +381,10 @@ static ag_status deposit_leaves(sweep *s)
     for (size_t i = 0; i < s->n_leaves; i++) {
         ag_tensor *t = s->leaves[i];
         ag_real *d = t->grad->data;
-        if (t->gacc && t->gacc->uniform) { /* sum(w)'s gradient: one value for all of .grad */
-            ag_real v = t->gacc->data[0], *d = t->grad->data;
-            bool fresh = t->grad_zero || t->grad->version == UINT32_MAX;
-            for (size_t j = 0; j < t->numel; j++)
-                d[j] = fresh ? v : d[j] + v;
-            t->grad_zero = false;
-            t->grad->version = 0;
-            continue;
-        }
         const ag_real *g = t->gacc ? t->gacc->data : &t->gval;
-        if (g == d && t->grad_zero) /* written in place by the backward (agi_grad_dest) */
+        if (t->gacc && t->gacc->uniform) /* sum(w)'s or sum(relu(w))'s: never filled */
+            deposit_lazy(d, t->gacc, t->grad_zero || t->grad->version == UINT32_MAX);
+        else if (g == d && t->grad_zero) /* written in place by the backward (agi_grad_dest) */
             ;
         else if (t->numel == 1) /* scalar graphs: no call for 4 bytes */
             d[0] = t->grad_zero || t->grad->version == UINT32_MAX ? g[0] : d[0] + g[0];

@@ -59,7 +59,7 @@ static void node_init(agi_node *nd, const ag_op *op, ag_tensor *const *in, int n
     nd->recording = recording;
     nd->freed = false;
     nd->nondiff = 0;
-    nd->uniform_dy = false;
+    nd->lazy_dy = 0;
     nd->dest = NULL;
     for (int i = 0; i < n_in; i++)
         nd->in[i] = in[i];

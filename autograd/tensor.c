@@ -117,19 +117,55 @@ ag_tensor *agi_uniform(const ag_tensor *g, ag_shape s)
     return t;
 }
 
-/* Fills a uniform tensor's elements, in fresh tape memory (the one value stays in its
- * header), and makes it ordinary. */
+/* Only a header: relu's backward of a uniform gradient costs nothing until it is read, and
+ * addcmul's backward reads it without it ever being written. */
+ag_tensor *agi_masked(const ag_tensor *g, const ag_tensor *y)
+{
+    ag_tensor *t = agi_uniform(g, y->shape);
+    if (!t)
+        return NULL;
+    if (t->numel == 1) {
+        t->val = y->data[0] > 0 ? t->val : 0; /* as agi_relu_bwd_fill computes it */
+        return t;
+    }
+    t->mask = y;
+    t->version = y->version;
+    return t;
+}
+
+/* The mask is read after relu's backward has run, so the check ag_ctx_saved made then is
+ * made again: a mask changed in place meanwhile would give gradients of the wrong values. */
+const ag_real *agi_mask_data(const ag_tensor *t)
+{
+    if (t->mask->version == t->version)
+        return t->mask->data;
+    AGI_FAIL(AG_ERR_STATE, "relu: a tensor saved for backward was modified in place since "
+                           "(version %u, saved at %u)",
+             t->mask->version, t->version);
+    return NULL;
+}
+
+/* Fills a lazy tensor's elements, in fresh tape memory (the one value stays in its header),
+ * and makes it ordinary. */
 bool agi_dense(ag_tensor *t)
 {
     if (!t->uniform)
         return true;
+    const ag_real *m = t->mask ? agi_mask_data(t) : NULL;
+    if (t->mask && !m)
+        return false;
     ag_real v = t->data[0], *d = agi_arena_alloc(&agi_tape_get()->arena, t->numel * sizeof *d);
     if (!d)
         return false;
-    for (size_t i = 0; i < t->numel; i++)
-        d[i] = v;
+    if (m)
+        agi_relu_bwd_fill(d, m, t->numel, v);
+    else
+        for (size_t i = 0; i < t->numel; i++)
+            d[i] = v;
     t->data = d;
     t->uniform = false;
+    t->mask = NULL;
+    t->version = 0;
     return true;
 }
 
@@ -165,8 +201,14 @@ bool agi_report_dead(const ag_tensor *t, const char *op, int i)
 
 bool agi_has_nonfinite(const ag_tensor *t)
 {
-    if (t->uniform)
-        return !isfinite(t->data[0]);
+    if (t->uniform && isfinite(t->data[0]))
+        return false;
+    if (t->uniform) { /* masked: the value appears only where the mask is > 0 */
+        for (size_t i = 0; t->mask && i < t->numel; i++)
+            if (t->mask->data[i] > 0)
+                return true;
+        return !t->mask;
+    }
     for (size_t i = 0; i < t->numel; i++)
         if (!isfinite(t->data[i]))
             return true;

@@ -116,27 +116,33 @@ AGI_SIMD static void k_relu(ag_real *y, const ag_real *x, int64_t n, const void 
 }
 static ag_status relu_fwd(ag_ctx *c, ag_tensor *const *in, ag_tensor **out)
 {
-    agi_ctx_takes_uniform_dy(c);
+    agi_ctx_takes_lazy_dy(c, AGI_DY_UNIFORM);
     return agi_unary_forward(c, in, out, k_relu, AGI_SAVE_OUT);
 }
 
-/* relu_backward with a uniform dy g (loss = sum(relu(x)), no create_graph): y > 0 ? g : 0,
- * without reading (or first writing) an input-sized gradient of copies of g. */
+/* relu_backward of a uniform dy g (loss = sum(relu(x)), no create_graph), where its masked
+ * gradient is filled: y > 0 ? g : 0, without reading an input-sized gradient of copies of g. */
 AGI_SIMD static void k_relu_bwd_uniform(ag_real *o, const ag_real *y, int64_t n, const void *g)
 {
     ag_real d = *(const ag_real *)g;
     for (int64_t i = 0; i < n; i++)
         o[i] = y[i] > 0 ? d : 0;
 }
+/* The filling of a masked gradient (agi_dense, deposit) is this kernel, so that the values
+ * are bitwise those relu's backward would have written. */
+void agi_relu_bwd_fill(ag_real *o, const ag_real *y, size_t n, ag_real v)
+{
+    agi_map1(k_relu_bwd_uniform, o, y, (int64_t)n, &v);
+}
+/* With a uniform dy the result stays lazy (agi_masked): its reader, addcmul's fused backward
+ * or agi_dense with agi_relu_bwd_fill, computes it in its own pass. */
 static ag_status relu_bwd(ag_ctx *c, ag_tensor *const *dy, ag_tensor **dx)
 {
     ag_tensor *y = ag_ctx_saved(c, 0);
-    if (!y || !dy[0]->uniform) {
+    if (!y || !dy[0]->uniform || agi_is_masked(dy[0]))
         dx[0] = apply_pair(&RELU_BWD, dy[0], y);
-        return AG_OK;
-    }
-    if ((dx[0] = ag_empty(y->shape)))
-        agi_map1(k_relu_bwd_uniform, dx[0]->data, y->data, (int64_t)y->numel, dy[0]->data);
+    else
+        dx[0] = agi_masked(dy[0], y);
     return AG_OK;
 }
 static const ag_op RELU = { .name = "relu", .n_in = 1, .n_out = 1, .forward = relu_fwd, .backward = relu_bwd };

@@ -590,7 +590,8 @@ static void addcmul_map(ag_tensor *y, const ag_tensor *c, const ag_tensor *a,
     }
 }
 
-/* addcmul(c, a, b) = c + a b in one pass; keeps a and b for backward. */
+/* addcmul(c, a, b) = c + a b in one pass; keeps a and b for backward, which reads dy in
+ * either lazy form (a sum's uniform gradient, or relu's masked one: sum(relu(addcmul))). */
 static ag_status addcmul_fwd(ag_ctx *ctx, ag_tensor *const *in, ag_tensor **out)
 {
     ag_shape s[3] = { in[0]->shape, in[1]->shape, in[2]->shape }, ys;
@@ -601,26 +602,47 @@ static ag_status addcmul_fwd(ag_ctx *ctx, ag_tensor *const *in, ag_tensor **out)
     addcmul_map(out[0], in[0], in[1], in[2]);
     ag_ctx_save(ctx, in[1]);
     ag_ctx_save(ctx, in[2]);
+    agi_ctx_takes_lazy_dy(ctx, AGI_DY_UNIFORM | AGI_DY_MASKED);
     return AG_OK;
 }
 
-/* The three gradients in one pass over dy, a and b: dc = dy, da = dy b, db = dy a. */
+/* The three gradients in one pass over dy, a and b: dc = dy, da = dy b, db = dy a. dy is
+ * g[i] (dense), or v where m[i] > 0 else 0 (masked: relu's backward, fused here, so that its
+ * result is never written nor read back), or v (uniform; m and g NULL). */
 typedef struct addcmul_grads {
-    const ag_real *g, *a, *b;
+    const ag_real *g, *m, *a, *b;
+    ag_real v;
     ag_real *dc, *da, *db;
 } addcmul_grads;
+
+/* One loop per form of dy; the masked one computes dy exactly as k_relu_bwd_uniform, so
+ * the gradients are bitwise those of the unfused backwards. restrict is on parameters: GCC 12
+ * vectorises none of these loops when it is on locals loaded from the struct. */
+static inline void addcmul_grads_span(const ag_real *restrict g, const ag_real *restrict m,
+                                      ag_real v, const ag_real *restrict a,
+                                      const ag_real *restrict b, ag_real *restrict dc,
+                                      ag_real *restrict da, ag_real *restrict db, int64_t n)
+{
+    if (m)
+        for (int64_t i = 0; i < n; i++) {
+            ag_real gi = m[i] > 0 ? v : 0;
+            dc[i] = gi, da[i] = gi * b[i], db[i] = gi * a[i];
+        }
+    else if (g)
+        for (int64_t i = 0; i < n; i++) {
+            ag_real gi = g[i];
+            dc[i] = gi, da[i] = gi * b[i], db[i] = gi * a[i];
+        }
+    else
+        for (int64_t i = 0; i < n; i++)
+            dc[i] = v, da[i] = v * b[i], db[i] = v * a[i];
+}
 
 AGI_SIMD static void k_addcmul_bwd(void *ctx, int64_t i0, int64_t i1)
 {
     const addcmul_grads *r = ctx;
-    const ag_real *restrict g = r->g, *restrict a = r->a, *restrict b = r->b;
-    ag_real *restrict dc = r->dc, *restrict da = r->da, *restrict db = r->db;
-    for (int64_t i = i0; i < i1; i++) {
-        ag_real gi = g[i];
-        dc[i] = gi;
-        da[i] = gi * b[i];
-        db[i] = gi * a[i];
-    }
+    addcmul_grads_span(r->g ? r->g + i0 : NULL, r->m ? r->m + i0 : NULL, r->v, r->a + i0,
+                       r->b + i0, r->dc + i0, r->da + i0, r->db + i0, i1 - i0);
 }
 
 /* The same with streaming stores, for gradients too large to stay in cache: they skip the
@@ -629,19 +651,29 @@ AGI_SIMD static void k_addcmul_bwd(void *ctx, int64_t i0, int64_t i1)
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(AG_DOUBLE)
 #include <immintrin.h>
 #define STREAM_MIN ((int64_t)1 << 18) /* elements per gradient: 1 MiB, an L2 */
+
+/* dy[i .. i+16) in any of its forms; the select is k_relu_bwd_uniform's (NaN compares
+ * false: +0). */
+__attribute__((target("avx512f"))) static inline __m512 addcmul_dy16(const addcmul_grads *r,
+                                                                    int64_t i)
+{
+    __m512 v = _mm512_set1_ps(r->v);
+    if (r->m)
+        return _mm512_maskz_mov_ps(
+            _mm512_cmp_ps_mask(_mm512_loadu_ps(r->m + i), _mm512_setzero_ps(), _CMP_GT_OQ), v);
+    return r->g ? _mm512_loadu_ps(r->g + i) : v;
+}
+
 __attribute__((target("avx512f"))) static void k_addcmul_bwd_stream(void *ctx, int64_t i0,
                                                                     int64_t i1)
 {
     const addcmul_grads *r = ctx;
-    int64_t i = i0;
-    for (; i < i1 && ((uintptr_t)(r->dc + i) & 63); i++) { /* to a line boundary */
-        r->dc[i] = r->g[i];
-        r->da[i] = r->g[i] * r->b[i];
-        r->db[i] = r->g[i] * r->a[i];
-    }
+    int64_t head = (int64_t)((-(uintptr_t)(r->dc + i0) & 63) / sizeof(float));
+    int64_t i = i0 + head < i1 ? i0 + head : i1;
+    k_addcmul_bwd(ctx, i0, i); /* to a line boundary */
     bool aligned = !(((uintptr_t)(r->da + i) | (uintptr_t)(r->db + i)) & 63);
     for (; aligned && i + 16 <= i1; i += 16) {
-        __m512 g = _mm512_loadu_ps(r->g + i);
+        __m512 g = addcmul_dy16(r, i);
         _mm512_stream_ps(r->dc + i, g);
         _mm512_stream_ps(r->da + i, _mm512_mul_ps(g, _mm512_loadu_ps(r->b + i)));
         _mm512_stream_ps(r->db + i, _mm512_mul_ps(g, _mm512_loadu_ps(r->a + i)));
@@ -665,7 +697,8 @@ static agi_span_fn addcmul_bwd_kernel(int64_t n)
 
 /* Without create_graph, broadcasting, or an input that needs no gradient, addcmul's backward
  * is one fused pass writing into the leaves' .grad where offered: a third of the memory
- * traffic of two muls and three copies. Returns false (nothing done) when it does not apply. */
+ * traffic of two muls and three copies, and with relu's masked gradient, of relu's backward
+ * too. Returns false (nothing done) when it does not apply. */
 static bool addcmul_bwd_fused(ag_ctx *ctx, ag_tensor *g, ag_tensor **dx)
 {
     if (ag_is_grad_enabled())
@@ -674,22 +707,26 @@ static bool addcmul_bwd_fused(ag_ctx *ctx, ag_tensor *g, ag_tensor **dx)
         if (!ag_ctx_needs_grad(ctx, i) || !agi_same_shape(ag_ctx_input(ctx, i)->shape, g->shape))
             return false;
     ag_tensor *a = ag_ctx_saved(ctx, 0), *b = ag_ctx_saved(ctx, 1);
-    if (!a || !b)
+    addcmul_grads r = { .g = g->uniform ? NULL : g->data, .v = g->uniform ? g->data[0] : 0 };
+    if (!a || !b || (agi_is_masked(g) && !(r.m = agi_mask_data(g))))
         return true; /* the error is set */
     for (int i = 0; i < 3; i++) {
         ag_tensor *d = agi_grad_dest(ctx, i);
         if (!(dx[i] = d ? d : ag_empty(g->shape)))
             return true;
     }
-    addcmul_grads r = { g->data, a->data, b->data, dx[0]->data, dx[1]->data, dx[2]->data };
+    r.a = a->data, r.b = b->data, r.dc = dx[0]->data, r.da = dx[1]->data, r.db = dx[2]->data;
     agi_map_span(addcmul_bwd_kernel((int64_t)g->numel), &r, (int64_t)g->numel);
     return true;
 }
 
-/* dc = dy,  da = dy b,  db = dy a, each summed back to its input's shape */
+/* dc = dy,  da = dy b,  db = dy a, each summed back to its input's shape (from a filled dy:
+ * the general path's ops index it) */
 static ag_status addcmul_bwd(ag_ctx *ctx, ag_tensor *const *dy, ag_tensor **dx)
 {
     if (addcmul_bwd_fused(ctx, dy[0], dx))
+        return ag_error();
+    if (!agi_dense(dy[0]))
         return ag_error();
     if (ag_ctx_needs_grad(ctx, 0))
         dx[0] = ag_sum_to(dy[0], ag_ctx_input(ctx, 0)->shape);
