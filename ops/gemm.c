@@ -900,15 +900,21 @@ static size_t align64(size_t bytes)
 }
 
 /* True if op(A) is short enough for the by_panel schedule: its (M, kc) block fits in
- * SHORT_A_BYTES (_THREADED), and there are units enough to share among the threads. Sets the group:
- * rows of an untransposed B are packed PANEL_GROUP panels wide, so that each row is read in
- * one stretch of 1 KiB rather than four of 256 bytes, each a separate page of a 1024-wide
- * weight (measured on 128x1024x1024 with the weight evicted: 1.81 -> 1.61 ms). A transposed B
- * is read along its rows anyway. */
+ * SHORT_A_BYTES (_THREADED), and there are units enough to share among the threads. Sets
+ * the group: rows of an untransposed B are packed PANEL_GROUP panels wide, so that each row
+ * is read in one stretch of 1 KiB rather than four of 256 bytes, each a separate page of a
+ * 1024-wide weight (measured on 128x1024x1024 with the weight evicted: 1.81 -> 1.61 ms); on
+ * several threads only if the groups share out evenly (784 columns, 13 panels, in groups of
+ * four left one thread 8 panels and the other 5). A transposed B is read along its rows
+ * anyway. */
 static bool short_m(gemm_run *r, int64_t kc, int64_t nc)
 {
-    r->group = r->g->tb ? 1 : PANEL_GROUP;
-    int64_t units = ceil_div(ceil_div(nc, r->im->nr), r->group);
+    int64_t panels = ceil_div(nc, r->im->nr), t = r->n_threads;
+    r->group = 1;
+    for (int64_t g = PANEL_GROUP; !r->g->tb && g > 1 && r->group == 1; g--)
+        if (t == 1 || panels % (g * t) == 0) /* threads get equal shares of whole groups */
+            r->group = g;
+    int64_t units = ceil_div(panels, r->group);
     double a_bytes = (double)r->g->M * (double)kc * (double)r->im->elem;
     if (r->n_threads == 1)
         return a_bytes <= SHORT_A_BYTES;
