@@ -4,6 +4,7 @@
  * adadelta.c. */
 #include "optim_internal.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -169,28 +170,36 @@ void ag_optim_free(ag_optimizer *opt)
     agi_release(opt);
 }
 
-/* A parallel region's view of one parameter's update. */
+/* A parallel region's view of one parameter's update: GRAIN-value tasks that the threads
+ * claim in turn, so that one starting late (its wake-up, or its core busy elsewhere) does
+ * fewer of them instead of holding the others at the region's end (two fixed halves kept
+ * the main thread waiting ~36 us per parameter on two threads). */
 typedef struct step_task {
     const ag_optimizer *opt;
     agi_slice whole;
+    size_t n_tasks;
+    atomic_size_t next;
 } step_task;
 
-/* Runs the update rule on values [GRAIN*begin, GRAIN*end) of the parameter. */
+/* Runs the update rule on the tasks this thread claims (the range the region hands it is
+ * only its share of the thread count). */
 static void step_range(void *ctx, int64_t begin, int64_t end, int tid)
 {
+    (void)begin;
+    (void)end;
     (void)tid;
-    const step_task *st = ctx;
-    size_t lo = (size_t)begin * GRAIN, hi = (size_t)end * GRAIN;
-    if (hi > st->whole.n)
-        hi = st->whole.n;
-    agi_slice x = st->whole;
-    x.p += lo;
-    x.g += lo;
-    for (int k = 0; k < AGI_MAX_STATE; k++)
-        if (x.s[k])
-            x.s[k] += lo;
-    x.n = hi - lo;
-    st->opt->cls->step_one(st->opt, &x);
+    step_task *st = ctx;
+    for (size_t k; (k = atomic_fetch_add(&st->next, 1)) < st->n_tasks;) {
+        size_t lo = k * GRAIN, hi = lo + GRAIN < st->whole.n ? lo + GRAIN : st->whole.n;
+        agi_slice x = st->whole;
+        x.p += lo;
+        x.g += lo;
+        for (int s = 0; s < AGI_MAX_STATE; s++)
+            if (x.s[s])
+                x.s[s] += lo;
+        x.n = hi - lo;
+        st->opt->cls->step_one(st->opt, &x);
+    }
 }
 
 /* One step: refuse while an error is pending; check every gradient against its parameter
@@ -223,10 +232,12 @@ ag_status ag_optim_step(ag_optimizer *opt)
             continue;
         step_task st = { .opt = opt,
                          .whole = { .p = p->data, .g = agi_grad(p)->data, .n = p->numel,
-                                    .step = ++opt->steps[i] } };
+                                    .step = ++opt->steps[i] },
+                         .n_tasks = (p->numel + GRAIN - 1) / GRAIN };
+        atomic_init(&st.next, 0);
         for (int k = 0; k < AGI_MAX_STATE; k++)
             st.whole.s[k] = opt->state[i][k] ? opt->state[i][k]->data : NULL;
-        agi_parallel_for((int64_t)((p->numel + GRAIN - 1) / GRAIN), step_range, &st);
+        agi_parallel_for((int64_t)st.n_tasks, step_range, &st);
         ag_bump_version(p);
     }
     opt->t++;
