@@ -1,8 +1,9 @@
 /* peak.c — how close agi_sgemm gets to the machine's float32 peak.
  *
  * Prints (a) the single-core and all-thread FMA peak measured with independent chains of
- * vector FMAs, (b) agi_sgemm GFLOP/s for square sizes and for the three products of a
- * linear layer's training step at 1024^3 (C = A @ B, dA = G @ B^T, dB = A^T @ G) on 1 and 2
+ * vector FMAs, (b) agi_sgemm GFLOP/s for square sizes, for the three products of a
+ * linear layer's training step at 1024^3 (C = A @ B, dA = G @ B^T, dB = A^T @ G) and for
+ * the three of a 128-row batch through a 1024x1024 layer (x W^T, dy W, dy^T x) on 1 and 2
  * threads, each the median of 5 timed runs after a warm-up (1- and 2-thread runs
  * alternate), (c) each as a fraction of the peak, and (d) the same products through
  * OpenBLAS, loaded with dlopen if it is installed (OPENBLAS_CORETYPE is set to SkylakeX on
@@ -323,8 +324,12 @@ int main(int argc, char **argv)
         { "C = A @ B", false, false, n, n, n },
         { "dA = G @ B^T", false, true, n, n, n },
         { "dB = A^T @ G", true, false, n, n, n },
+        /* a 128-row batch through a 1024x1024 layer (short M: docs/gemm.md, by_panel) */
+        { "batch x @ W^T", false, true, quick ? 16 : 128, n, n },
+        { "batch dy @ W", false, false, quick ? 16 : 128, n, n },
+        { "batch dW = dy^T @ x", true, false, n, n, quick ? 16 : 128 },
     };
-    bool in_step[] = { false, false, false, false, true, true, true };
+    bool in_step[] = { false, false, false, false, true, true, true, false, false, false };
     int n_products = (int)(sizeof ps / sizeof *ps);
     int64_t most = quick ? 128 * 128 : 2048 * 2048;
     buffers b = { random_floats(most), random_floats(most), random_floats(most) };
