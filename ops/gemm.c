@@ -824,13 +824,13 @@ static void compute_unit(const gemm_run *r, int64_t u, thread_state *ts)
                    r->bpack + p0 * at->kc * r->im->nr * (int64_t)r->im->elem);
 }
 
-/* Short M (by_panel). When op(A)'s (M, kc) block fits in L2 beside a B panel, op(A) is read
- * in place (a kernel's mr rows are mr short streams; packing them measured no faster on one
- * thread and cost two threads a region and its barrier) and the B panels are packed one at
- * a time, each just before the kernel runs it past all of M. Packing the whole (kc, nc) B
- * block first (2 MiB for a 1024-wide layer) spilled it from L2 and read it back: a batch of
- * 128 rows uses each B value only 128 times, and that round trip was a fifth of the
- * multiply. Panels are the units, so two threads share N evenly. */
+/* Short M (by_panel). When op(A)'s (M, kc) block fits in L2 beside a few B panels, op(A) is
+ * read in place (a kernel's mr rows are mr short streams; packing them measured no faster on
+ * one thread and cost two threads a region and its barrier) and the B panels are packed a
+ * unit (one to PANEL_GROUP panels) at a time, each just before the kernel runs it past all
+ * of M. Packing the whole (kc, nc) B block first (2 MiB for a 1024-wide layer) spilled it
+ * from L2 and read it back: a batch of 128 rows uses each B value only 128 times, and that
+ * round trip was a fifth of the multiply. Units of panels, so two threads share N evenly. */
 
 /* Unit of the by_panel region: column panels [u*group, (u+1)*group) of C, whole: for each K
  * block in order, packs B's panels into the thread's buffer and runs them past every row of
@@ -907,9 +907,9 @@ static size_t align64(size_t bytes)
  * several threads only if the groups share out evenly (784 columns, 13 panels, in groups of
  * four left one thread 8 panels and the other 5). A transposed B is read along its rows
  * anyway. */
-static bool short_m(gemm_run *r, int64_t kc, int64_t nc)
+static bool short_m(gemm_run *r, int64_t kc)
 {
-    int64_t panels = ceil_div(nc, r->im->nr), t = r->n_threads;
+    int64_t panels = ceil_div(r->g->N, r->im->nr), t = r->n_threads;
     r->group = 1;
     for (int64_t g = PANEL_GROUP; !r->g->tb && g > 1 && r->group == 1; g--)
         if (t == 1 || panels % (g * t) == 0) /* threads get equal shares of whole groups */
@@ -927,7 +927,7 @@ static bool plan(gemm_run *r, int64_t kc, int64_t nc)
 {
     const gemm_impl *im = r->im;
     size_t b_total;
-    r->by_panel = short_m(r, kc, nc);
+    r->by_panel = short_m(r, kc);
     if (r->by_panel) { /* a group of B panels per thread, no A buffer */
         r->b_bytes = align64((size_t)(kc * r->group * im->nr) * im->elem);
         b_total = (size_t)r->n_threads * r->b_bytes;
