@@ -733,7 +733,7 @@ struct gemm_run {
     char *bpack;      /* the packed (kc, nc) block of op(B); by_panel: a panel per thread */
     char *apack;      /* one packed (mc, kc) block of op(A) per thread (not by_panel) */
     size_t a_bytes;   /* bytes of one thread's A block, a multiple of 64 */
-    size_t b_bytes;   /* by_panel: bytes of one thread's B panel, a multiple of 64 */
+    size_t b_bytes;   /* by_panel: bytes of one thread's B panels, a multiple of 64 */
     blk at;           /* the current block (blocks schedule) */
     /* The current region: units [0, n_units) of `unit`, claimed in order through `next`. */
     unit_fn unit;
@@ -768,8 +768,9 @@ typedef struct a_block {
 } a_block;
 
 /* Runs the micro-kernel over rows i0 .. i0+m of C (their A block `a`) and B panels
- * [p0, p1) of the current block, packed one after another from `b` on: jr outer so that each B panel stays close (L1, or L2 for
- * the deep 6x64 blocking) while the A panels stream past it. */
+ * [p0, p1) of block `at`, packed one after another from `b` on: jr outer so that each B
+ * panel stays close (L1, or L2 for the deep 6x64 blocking) while the A panels stream past
+ * it. */
 static void multiply_block(const gemm_run *r, const blk *at, a_block a, int64_t i0, int64_t m,
                            int64_t p0, int64_t p1, const char *b)
 {
