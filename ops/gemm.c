@@ -2,8 +2,8 @@
  *
  * The loops, outermost first (op(A) is (M, K), op(B) is (K, N), C is (M, N)):
  *
- *   jc: N in blocks of nc      the (kc, nc) block of op(B) is packed once, by all threads,
- *   pc: K in blocks of kc      into panels of nr columns (it stays in L3);
+ *   jc: N in blocks of nc      each thread packs the (kc, nc) block of op(B) (or the piece
+ *   pc: K in blocks of kc      of it its units use) into panels of nr columns (L2 / L3);
  *   ic: M in blocks of mc      a thread packs its (mc, kc) block of op(A) into panels of
  *                              mr rows (it stays in L2), or reads it in place when it
  *                              serves too few B panels for packing to pay;
@@ -14,8 +14,9 @@
  *
  * Packing turns every transposition case into the same contiguous layout, and zero-pads the
  * edges, so one micro-kernel per tile shape serves all inputs. Threads claim ic blocks (or,
- * when M is short, pieces of the jr panels) one at a time from a shared counter; K is never
- * split, so each element of C is summed in the same order whatever the thread count. The
+ * when M is short, pieces of the jr panels) one at a time, each from its own share first
+ * (agi_claims); K is never split, so each element of C is summed in the same order
+ * whatever the thread count. The
  * micro-kernels use AVX-512 (a 6x64 tile, and 14x32 / 14x16 ones for narrow products) or
  * AVX2+FMA through target attributes, chosen at run time, so the file builds for generic
  * x86-64 (and, portable kernel only, for any other architecture).
@@ -714,6 +715,7 @@ typedef struct thread_state {
     char *apack;
     int64_t packed_ib;
     char *bpanel;
+    int64_t packed_js; /* blocks: the piece of the B block's panels bpanel holds (-1: none) */
 } thread_state;
 
 /* One unit of a parallel region's work. */
@@ -730,15 +732,15 @@ struct gemm_run {
     bool by_panel;    /* short M: op(A) read in place, each B panel packed as it is used */
     int64_t kc_max;   /* the K blocks' size (the last may be smaller) */
     int64_t group;    /* by_panel: B panels a unit packs and runs at once */
-    char *bpack;      /* the packed (kc, nc) block of op(B); by_panel: a panel per thread */
+    char *bpack;      /* per thread: the packed B panels its units use */
     char *apack;      /* one packed (mc, kc) block of op(A) per thread (not by_panel) */
     size_t a_bytes;   /* bytes of one thread's A block, a multiple of 64 */
-    size_t b_bytes;   /* by_panel: bytes of one thread's B panels, a multiple of 64 */
+    size_t b_bytes;   /* bytes of one thread's B panels, a multiple of 64 */
     blk at;           /* the current block (blocks schedule) */
-    /* The current region: units [0, n_units) of `unit`, claimed in order through `next`. */
+    /* The current region: units [0, n_units) of `unit`, claimed through `claims`. */
     unit_fn unit;
     int64_t n_units;
-    atomic_llong next;
+    agi_claims claims;
 };
 
 /* Packs B panels [p0, p1) (nr columns each) of block `at` into `out`, one after another. */
@@ -750,13 +752,6 @@ static void pack_b_panels(const gemm_run *r, const blk *at, int64_t p0, int64_t 
     int64_t sk = g->tb ? 1 : g->ldb, sr = g->tb ? g->ldb : 1;
     const char *src = (const char *)g->B + (at->pc * sk + j0 * sr) * elem;
     r->im->pack(src, sk, sr, at->kc, min64((p1 - p0) * nr, at->nc - p0 * nr), (int)nr, out);
-}
-
-/* Unit of the B-packing region: packs B panel p of the current block into its place. */
-static void pack_b_unit(const gemm_run *r, int64_t p, thread_state *ts)
-{
-    (void)ts;
-    pack_b_panels(r, &r->at, p, p + 1, r->bpack + p * r->at.kc * r->im->nr * (int64_t)r->im->elem);
 }
 
 /* An (m, kc) block of op(A) as the micro-kernel reads it, in elements of the impl's type:
@@ -800,14 +795,18 @@ static a_block a_in_place(const gemm_run *r, const blk *at, int64_t i0)
     return a;
 }
 
-/* Unit of the compute region: ic block u / n_jsplit times piece u % n_jsplit of the B
- * panels. A piece of at least PACK_A_PANELS panels gets the A block packed into the
- * thread's buffer (unless it already holds it: its previous unit was the same block), so
- * that the panels stream it contiguously; a narrower piece reads A in place, since packing
- * would cost more than it saves. Either way the kernel does the same arithmetic. */
+/* Unit of the compute region: ic block u % n_ib times piece u / n_ib of the B block's
+ * panels. The thread packs that piece of B into its own buffer unless it holds it already
+ * (its previous unit in this region used the same piece): a B block packed once and shared
+ * was read by each thread from where the other had packed it, which on the measured
+ * machine's far-apart vCPUs cost two threads 7% of a 1024^3 product (6.7 -> 6.2 ms), more
+ * than packing it twice. A piece of at least PACK_A_PANELS panels gets the A block packed
+ * too (unless the thread holds it), so that the panels stream it contiguously; a narrower
+ * piece reads A in place, since packing would cost more than it saves. Either way the
+ * kernel does the same arithmetic on the same values. */
 static void compute_unit(const gemm_run *r, int64_t u, thread_state *ts)
 {
-    int64_t ib = u / r->n_jsplit, js = u % r->n_jsplit;
+    int64_t ib = u % r->n_ib, js = u / r->n_ib;
     int64_t mr = r->im->mr, i0 = mr * (ib * r->panels / r->n_ib);
     int64_t m = min64(mr * ((ib + 1) * r->panels / r->n_ib), r->g->M) - i0;
     const blk *at = &r->at;
@@ -821,8 +820,11 @@ static void compute_unit(const gemm_run *r, int64_t u, thread_state *ts)
         }
         a = (a_block){ ts->apack, 1, r->im->mr, at->kc };
     }
-    multiply_block(r, at, a, i0, m, p0, p1,
-                   r->bpack + p0 * at->kc * r->im->nr * (int64_t)r->im->elem);
+    if (ts->packed_js != js) {
+        pack_b_panels(r, at, p0, p1, ts->bpanel);
+        ts->packed_js = js;
+    }
+    multiply_block(r, at, a, i0, m, p0, p1, ts->bpanel);
 }
 
 /* Short M (by_panel). When op(A)'s (M, kc) block fits in L2 beside a few B panels, op(A) is
@@ -857,8 +859,9 @@ static void claim_units(void *ctx, int64_t begin, int64_t end, int tid)
     (void)end;
     gemm_run *r = ctx;
     thread_state ts = { r->apack + (size_t)tid * r->a_bytes, -1,
-                        r->bpack + (size_t)tid * r->b_bytes };
-    for (int64_t u; (u = atomic_fetch_add(&r->next, 1)) < r->n_units;)
+                        r->bpack + (size_t)tid * r->b_bytes, -1 };
+    int cursor = 0;
+    for (int64_t u; (u = agi_claims_next(&r->claims, tid, &cursor)) >= 0;)
         r->unit(r, u, &ts);
 }
 
@@ -867,8 +870,9 @@ static void run_units(gemm_run *r, int64_t n_units, unit_fn unit)
 {
     r->unit = unit;
     r->n_units = n_units;
-    atomic_store(&r->next, 0);
-    agi_parallel_for_n(r->n_threads, min64(r->n_threads, n_units), claim_units, r);
+    int64_t chunks = min64(r->n_threads, n_units);
+    agi_claims_init(&r->claims, n_units, chunks);
+    agi_parallel_for_n(r->n_threads, chunks, claim_units, r);
 }
 
 /* Splits M into ic blocks of at most about im->mc rows, whole mr-row panels each, as equal
@@ -935,7 +939,9 @@ static bool plan(gemm_run *r, int64_t kc, int64_t nc)
     } else {
         plan_m(r, r->g->M);
         r->a_bytes = align64((size_t)(kc * r->mc) * im->elem);
-        b_total = align64((size_t)(kc * ceil_div(nc, im->nr) * im->nr) * im->elem);
+        int64_t piece = ceil_div(ceil_div(nc, im->nr), r->n_jsplit); /* panels */
+        r->b_bytes = align64((size_t)(kc * piece * im->nr) * im->elem);
+        b_total = (size_t)r->n_threads * r->b_bytes;
     }
     char *buf = agi_scratch(AGI_SCRATCH_GEMM, b_total + (size_t)r->n_threads * r->a_bytes);
     r->bpack = buf;
@@ -965,7 +971,6 @@ static bool gemm_blocked(const gemm_impl *im, const gemm_args *g, int n_threads)
         at->nc = min64(nc, g->N - at->jc);
         for (at->pc = 0; at->pc < g->K; at->pc += kc) {
             at->kc = min64(kc, g->K - at->pc);
-            run_units(&r, ceil_div(at->nc, im->nr), pack_b_unit);
             run_units(&r, r.n_ib * r.n_jsplit, compute_unit);
         }
     }

@@ -4,7 +4,6 @@
  * adadelta.c. */
 #include "optim_internal.h"
 
-#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -170,26 +169,30 @@ void ag_optim_free(ag_optimizer *opt)
     agi_release(opt);
 }
 
-/* A parallel region's view of one parameter's update: GRAIN-value tasks that the threads
- * claim in turn, so that one starting late (its wake-up, or its core busy elsewhere) does
- * fewer of them instead of holding the others at the region's end (two fixed halves kept
- * the main thread waiting ~36 us per parameter on two threads). */
+/* A parallel region's view of one parameter's update: GRAIN-value tasks claimed with
+ * affinity (agi_claims), so that a thread starting late (its wake-up, or its core busy
+ * elsewhere) does fewer of them instead of holding the others at the region's end (two
+ * fixed halves kept the main thread waiting ~36 us per parameter on two threads), while
+ * each thread still updates the same part of the parameter at every step: its state then
+ * stays in that thread's caches (on two threads, mlp-large's Adam step took 0.8 ms with the
+ * tasks handed out in arrival order, 0.7 ms with affinity). */
 typedef struct step_task {
     const ag_optimizer *opt;
     agi_slice whole;
-    size_t n_tasks;
-    atomic_size_t next;
+    agi_claims claims;
 } step_task;
 
-/* Runs the update rule on the tasks this thread claims (the range the region hands it is
- * only its share of the thread count). */
+/* Runs the update rule on the tasks this thread claims: its own chunk's first, so that each
+ * thread updates the same part of a parameter (and of its state) at every step, then what
+ * is left of the others' (the range the region hands it only names its chunk). */
 static void step_range(void *ctx, int64_t begin, int64_t end, int tid)
 {
     (void)begin;
     (void)end;
-    (void)tid;
     step_task *st = ctx;
-    for (size_t k; (k = atomic_fetch_add(&st->next, 1)) < st->n_tasks;) {
+    int cursor = 0;
+    for (int64_t t; (t = agi_claims_next(&st->claims, tid, &cursor)) >= 0;) {
+        size_t k = (size_t)t;
         size_t lo = k * GRAIN, hi = lo + GRAIN < st->whole.n ? lo + GRAIN : st->whole.n;
         agi_slice x = st->whole;
         x.p += lo;
@@ -232,12 +235,13 @@ ag_status ag_optim_step(ag_optimizer *opt)
             continue;
         step_task st = { .opt = opt,
                          .whole = { .p = p->data, .g = agi_grad(p)->data, .n = p->numel,
-                                    .step = ++opt->steps[i] },
-                         .n_tasks = (p->numel + GRAIN - 1) / GRAIN };
-        atomic_init(&st.next, 0);
+                                    .step = ++opt->steps[i] } };
+        int64_t n_tasks = (int64_t)((p->numel + GRAIN - 1) / GRAIN);
+        int64_t threads = ag_get_num_threads();
+        agi_claims_init(&st.claims, n_tasks, threads < n_tasks ? threads : n_tasks);
         for (int k = 0; k < AGI_MAX_STATE; k++)
             st.whole.s[k] = opt->state[i][k] ? opt->state[i][k]->data : NULL;
-        agi_parallel_for((int64_t)st.n_tasks, step_range, &st);
+        agi_parallel_for(n_tasks, step_range, &st);
         ag_bump_version(p);
     }
     opt->t++;

@@ -502,3 +502,44 @@ Test(hostile_optim, two_threads_train_two_models_bitwise_as_alone, .timeout = 30
     for (int k = 0; k < 3; k++)
         free(alone[k].out);
 }
+
+/* --- one optimizer on several threads --------------------------------------------------- */
+
+/* Adam's update of a parameter large enough for many tasks (each thread claims its own share
+ * first, then helps with the others'), and a matrix product on the pool, give bitwise the
+ * same parameters on 1, 2 and 3 threads: every task runs exactly once, whichever thread
+ * takes it. Under ThreadSanitizer this also checks the claiming for races. */
+static void adam_steps(int threads, ag_real *out, size_t n)
+{
+    ag_set_num_threads(threads);
+    ag_manual_seed(7);
+    ag_tensor *p = ag_randn(AG_SHAPE((int64_t)n));
+    ag_tensor *w = ag_randn(AG_SHAPE(300, 200)), *x = ag_randn(AG_SHAPE(200, 300));
+    ag_set_requires_grad(p, true);
+    ag_set_requires_grad(w, true);
+    ag_optimizer *opt = ag_adam_new(&(ag_params){ 2, (ag_tensor *[]){ p, w }, NULL },
+                                    (ag_adam_opts){ .lr = 0.01 });
+    for (int s = 0; s < 3; s++) {
+        ag_optim_zero_grad(opt);
+        ag_tensor *loss = ag_add(ag_sum(ag_mul(ag_mul(p, p), p)), ag_sum(ag_matmul(w, x)));
+        cr_assert_eq(ag_backward(loss), AG_OK);
+        cr_assert_eq(ag_optim_step(opt), AG_OK);
+        ag_step_end();
+    }
+    memcpy(out, ag_cdata(p), n * sizeof(ag_real));
+    memcpy(out + n, ag_cdata(w), 300 * 200 * sizeof(ag_real));
+    ag_optim_free(opt), ag_free(p), ag_free(w), ag_free(x);
+    ag_set_num_threads(1);
+}
+
+Test(hostile_optim, one_optimizer_bitwise_on_any_thread_count, .timeout = 300)
+{
+    size_t n = ((size_t)1 << 18) + 12345, total = n + 300 * 200;
+    ag_real *one = malloc(total * sizeof(ag_real)), *more = malloc(total * sizeof(ag_real));
+    adam_steps(1, one, n);
+    for (int t = 2; t <= 3; t++) {
+        adam_steps(t, more, n);
+        cr_assert_arr_eq(more, one, total * sizeof(ag_real), "%d threads differ from one", t);
+    }
+    free(one), free(more);
+}
