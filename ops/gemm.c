@@ -64,6 +64,13 @@
 /* B panels a by_panel unit packs at once when B is not transposed (see short_m). */
 #define PANEL_GROUP 4
 
+/* The most threads for which each packs its own copy of a B block (blocks schedule). A copy
+ * per thread costs a pack per thread and a buffer per thread; one shared copy is read by
+ * each thread from where the others packed it, which on the measured machine (two vCPUs a
+ * cache line takes ~250 ns to cross) cost more: 1024^3 on two threads 6.7 -> 6.2 ms with
+ * copies. Beyond a few threads the duplicated packing would grow with the count. */
+#define PRIVATE_B_THREADS 4
+
 /* Multiply-adds (2^22 flops) a thread must have to be worth waking. */
 #define MACS_PER_THREAD (2.0 * 1024.0 * 1024.0)
 
@@ -730,12 +737,13 @@ struct gemm_run {
     int64_t n_ib;     /* ic blocks: block b holds panels [b*panels/n_ib, (b+1)*panels/n_ib) */
     int64_t n_jsplit; /* pieces each ic block's B panels are split into (threads, short M) */
     bool by_panel;    /* short M: op(A) read in place, each B panel packed as it is used */
+    bool private_b;   /* blocks: each thread packs the B panels it uses (else one shared copy) */
     int64_t kc_max;   /* the K blocks' size (the last may be smaller) */
     int64_t group;    /* by_panel: B panels a unit packs and runs at once */
-    char *bpack;      /* per thread: the packed B panels its units use */
+    char *bpack;      /* the packed B panels: per thread (by_panel, private_b) or shared */
     char *apack;      /* one packed (mc, kc) block of op(A) per thread (not by_panel) */
     size_t a_bytes;   /* bytes of one thread's A block, a multiple of 64 */
-    size_t b_bytes;   /* bytes of one thread's B panels, a multiple of 64 */
+    size_t b_bytes;   /* bytes of one thread's B panels, a multiple of 64 (0: shared) */
     blk at;           /* the current block (blocks schedule) */
     /* The current region: units [0, n_units) of `unit`, claimed through `claims`. */
     unit_fn unit;
@@ -752,6 +760,14 @@ static void pack_b_panels(const gemm_run *r, const blk *at, int64_t p0, int64_t 
     int64_t sk = g->tb ? 1 : g->ldb, sr = g->tb ? g->ldb : 1;
     const char *src = (const char *)g->B + (at->pc * sk + j0 * sr) * elem;
     r->im->pack(src, sk, sr, at->kc, min64((p1 - p0) * nr, at->nc - p0 * nr), (int)nr, out);
+}
+
+/* Unit of the B-packing region (shared B): packs B panel p of the current block into its
+ * place. */
+static void pack_b_unit(const gemm_run *r, int64_t p, thread_state *ts)
+{
+    (void)ts;
+    pack_b_panels(r, &r->at, p, p + 1, r->bpack + p * r->at.kc * r->im->nr * (int64_t)r->im->elem);
 }
 
 /* An (m, kc) block of op(A) as the micro-kernel reads it, in elements of the impl's type:
@@ -820,11 +836,15 @@ static void compute_unit(const gemm_run *r, int64_t u, thread_state *ts)
         }
         a = (a_block){ ts->apack, 1, r->im->mr, at->kc };
     }
-    if (ts->packed_js != js) {
-        pack_b_panels(r, at, p0, p1, ts->bpanel);
-        ts->packed_js = js;
+    const char *b = r->bpack + p0 * at->kc * r->im->nr * (int64_t)r->im->elem; /* shared */
+    if (r->private_b) {
+        if (ts->packed_js != js) {
+            pack_b_panels(r, at, p0, p1, ts->bpanel);
+            ts->packed_js = js;
+        }
+        b = ts->bpanel;
     }
-    multiply_block(r, at, a, i0, m, p0, p1, ts->bpanel);
+    multiply_block(r, at, a, i0, m, p0, p1, b);
 }
 
 /* Short M (by_panel). When op(A)'s (M, kc) block fits in L2 beside a few B panels, op(A) is
@@ -939,9 +959,15 @@ static bool plan(gemm_run *r, int64_t kc, int64_t nc)
     } else {
         plan_m(r, r->g->M);
         r->a_bytes = align64((size_t)(kc * r->mc) * im->elem);
-        int64_t piece = ceil_div(ceil_div(nc, im->nr), r->n_jsplit); /* panels */
-        r->b_bytes = align64((size_t)(kc * piece * im->nr) * im->elem);
-        b_total = (size_t)r->n_threads * r->b_bytes;
+        r->private_b = r->n_threads <= PRIVATE_B_THREADS;
+        int64_t panels = ceil_div(nc, im->nr);
+        if (r->private_b) { /* the largest piece a unit uses, per thread */
+            r->b_bytes = align64((size_t)(kc * ceil_div(panels, r->n_jsplit) * im->nr) * im->elem);
+            b_total = (size_t)r->n_threads * r->b_bytes;
+        } else { /* the whole block, once */
+            r->b_bytes = 0;
+            b_total = align64((size_t)(kc * panels * im->nr) * im->elem);
+        }
     }
     char *buf = agi_scratch(AGI_SCRATCH_GEMM, b_total + (size_t)r->n_threads * r->a_bytes);
     r->bpack = buf;
@@ -971,6 +997,8 @@ static bool gemm_blocked(const gemm_impl *im, const gemm_args *g, int n_threads)
         at->nc = min64(nc, g->N - at->jc);
         for (at->pc = 0; at->pc < g->K; at->pc += kc) {
             at->kc = min64(kc, g->K - at->pc);
+            if (!r.private_b)
+                run_units(&r, ceil_div(at->nc, im->nr), pack_b_unit);
             run_units(&r, r.n_ib * r.n_jsplit, compute_unit);
         }
     }

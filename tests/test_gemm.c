@@ -277,18 +277,22 @@ static const precision F32 = { run_sgemm, at_f32, sizeof(float), 1e-5 };
 static const precision F64 = { run_dgemm, at_f64, sizeof(double), 1e-13 };
 
 /* Checks one case in precision pr: against the reference with one and two threads, two
- * two-thread runs bitwise equal to each other and to the one-thread run. */
+ * two-thread runs bitwise equal to each other and to the one-thread run, and a run on six
+ * threads (more than PRIVATE_B_THREADS: the blocked schedule's shared B block) too. */
 static void check_case(const precision *pr, const checked_case *c, const char *what)
 {
     size_t bytes = c->p.c_len * pr->elem_size;
     void *one = pr->run(c, 1), *two = pr->run(c, 2), *again = pr->run(c, 2);
+    void *six = pr->run(c, 6);
     check_result(c, pr->at, one, pr->rel, what);
     check_result(c, pr->at, two, pr->rel, what);
     cr_assert(memcmp(two, again, bytes) == 0, "%s: two runs with 2 threads differ", what);
     cr_assert(memcmp(one, two, bytes) == 0, "%s: 1 and 2 threads differ", what);
+    cr_assert(memcmp(one, six, bytes) == 0, "%s: 1 and 6 threads differ", what);
     free(one);
     free(two);
     free(again);
+    free(six);
 }
 
 /* Runs check_case in precision pr over every shape, scalar pair, transposition and padding. */
