@@ -67,8 +67,9 @@
 /* The most threads for which each packs its own copy of a B block (blocks schedule). A copy
  * per thread costs a pack per thread and a buffer per thread; one shared copy is read by
  * each thread from where the others packed it, which on the measured machine (two vCPUs a
- * cache line takes ~250 ns to cross) cost more: 1024^3 on two threads 6.7 -> 6.2 ms with
- * copies. Beyond a few threads the duplicated packing would grow with the count. */
+ * cache line takes ~250 ns to cross) cost more: the three 1024^3 products of a matmul
+ * step on two threads took 18.4 ms with a shared block, 17.7 with copies (medians of six
+ * alternated runs). Beyond a few threads the duplicated packing would grow with the count. */
 #define PRIVATE_B_THREADS 4
 
 /* Multiply-adds (2^22 flops) a thread must have to be worth waking. */
@@ -812,12 +813,11 @@ static a_block a_in_place(const gemm_run *r, const blk *at, int64_t i0)
 }
 
 /* Unit of the compute region: ic block u % n_ib times piece u / n_ib of the B block's
- * panels. The thread packs that piece of B into its own buffer unless it holds it already
- * (its previous unit in this region used the same piece): a B block packed once and shared
- * was read by each thread from where the other had packed it, which on the measured
- * machine's far-apart vCPUs cost two threads 7% of a 1024^3 product (6.7 -> 6.2 ms), more
- * than packing it twice. A piece of at least PACK_A_PANELS panels gets the A block packed
- * too (unless the thread holds it), so that the panels stream it contiguously; a narrower
+ * panels. With private_b the thread packs that piece of B into its own buffer unless it
+ * holds it already (its previous unit in this region used the same piece); otherwise the
+ * region before packed the block for all threads (see PRIVATE_B_THREADS). A piece of at
+ * least PACK_A_PANELS panels gets the A block packed too (unless the thread holds it), so
+ * that the panels stream it contiguously; a narrower
  * piece reads A in place, since packing would cost more than it saves. Either way the
  * kernel does the same arithmetic on the same values. */
 static void compute_unit(const gemm_run *r, int64_t u, thread_state *ts)
