@@ -106,7 +106,7 @@ typedef struct pool {
     void *ctx;
     int64_t n_tasks;
     int64_t n_chunks;
-    atomic_bool taken[AGI_MAX_THREADS]; /* chunk c has been claimed */
+    agi_claims chunks;             /* the region's chunks, one per range (agi_claims) */
     atomic_uint members;           /* OPEN | workers inside */
     atomic_uint_fast64_t generation; /* bumped to wake the workers for a region */
     atomic_bool stop;
@@ -133,17 +133,16 @@ static _Thread_local bool tls_in_region;
 static _Thread_local int tls_index;
 static atomic_int g_worker_seq; /* indices handed out to workers so far */
 
-/* Claims and runs chunks of the current region, its own first, until none is left. Chunk c
- * is tasks [n*c/T, n*(c+1)/T) of T chunks and runs as tid c, so that a chunk's partition and
- * its tid never depend on which thread happens to claim it. */
+/* Claims and runs chunks of the current region, its own first, until none is left: the
+ * chunks are the units of an agi_claims with one unit per range, claimed as if this thread
+ * ran chunk tls_index. Chunk c is tasks [n*c/T, n*(c+1)/T) of T chunks and runs as tid c, so
+ * that a chunk's partition and its tid never depend on which thread happens to claim it. */
 static void run_chunks(void)
 {
-    int64_t n = g_pool.n_tasks, t = g_pool.n_chunks, own = tls_index;
-    if (own < t && !atomic_exchange(&g_pool.taken[own], true))
-        g_pool.fn(g_pool.ctx, n * own / t, n * (own + 1) / t, (int)own);
-    for (int64_t c = 0; c < t; c++)
-        if (!atomic_load(&g_pool.taken[c]) && !atomic_exchange(&g_pool.taken[c], true))
-            g_pool.fn(g_pool.ctx, n * c / t, n * (c + 1) / t, (int)c);
+    int64_t n = g_pool.n_tasks, t = g_pool.n_chunks;
+    int cursor = 0;
+    for (int64_t c; (c = agi_claims_next(&g_pool.chunks, tls_index, &cursor)) >= 0;)
+        g_pool.fn(g_pool.ctx, n * c / t, n * (c + 1) / t, (int)c);
 }
 
 /* Enters the open region as a worker; false if it is closed (every chunk was claimed and
@@ -294,8 +293,7 @@ void agi_parallel_for_n(int n_threads, int64_t n_tasks, agi_task_fn fn, void *ct
     g_pool.ctx = ctx;
     g_pool.n_tasks = n_tasks;
     g_pool.n_chunks = t;
-    for (int64_t c = 0; c < t; c++)
-        atomic_store(&g_pool.taken[c], false);
+    agi_claims_init(&g_pool.chunks, t, t);
     bool helped = ensure_workers((int)t - 1);
     if (helped) {
         atomic_store(&g_pool.members, OPEN);

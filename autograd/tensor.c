@@ -201,13 +201,13 @@ bool agi_report_dead(const ag_tensor *t, const char *op, int i)
 
 bool agi_has_nonfinite(const ag_tensor *t)
 {
-    if (t->uniform && isfinite(t->data[0]))
-        return false;
-    if (t->uniform) { /* masked: the value appears only where the mask is > 0 */
-        for (size_t i = 0; t->mask && i < t->numel; i++)
+    if (t->uniform) { /* one value, which a mask shows only where the mask is > 0 */
+        if (isfinite(t->data[0]) || !t->mask)
+            return !isfinite(t->data[0]);
+        for (size_t i = 0; i < t->numel; i++)
             if (t->mask->data[i] > 0)
                 return true;
-        return !t->mask;
+        return false;
     }
     for (size_t i = 0; i < t->numel; i++)
         if (!isfinite(t->data[i]))

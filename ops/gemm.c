@@ -16,10 +16,10 @@
  * edges, so one micro-kernel per tile shape serves all inputs. Threads claim ic blocks (or,
  * when M is short, pieces of the jr panels) one at a time, each from its own share first
  * (agi_claims); K is never split, so each element of C is summed in the same order
- * whatever the thread count. The
- * micro-kernels use AVX-512 (a 6x64 tile, and 14x32 / 14x16 ones for narrow products) or
- * AVX2+FMA through target attributes, chosen at run time, so the file builds for generic
- * x86-64 (and, portable kernel only, for any other architecture).
+ * whatever the thread count. The micro-kernels use AVX-512 (a 6x64 tile, and 14x32 / 14x16
+ * ones for narrow products) or AVX2+FMA through target attributes, chosen at run time, so
+ * the file builds for generic x86-64 (and, portable kernel only, for any other
+ * architecture).
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -718,7 +718,7 @@ typedef struct blk {
 typedef struct gemm_run gemm_run;
 
 /* What a thread keeps between the units it claims: its A buffer and which ic block that
- * holds (-1: none yet), and (short M) its buffer for one packed B panel. */
+ * holds (-1: none yet), and its buffer of packed B panels (by_panel, private_b). */
 typedef struct thread_state {
     char *apack;
     int64_t packed_ib;
@@ -746,9 +746,8 @@ struct gemm_run {
     size_t a_bytes;   /* bytes of one thread's A block, a multiple of 64 */
     size_t b_bytes;   /* bytes of one thread's B panels, a multiple of 64 (0: shared) */
     blk at;           /* the current block (blocks schedule) */
-    /* The current region: units [0, n_units) of `unit`, claimed through `claims`. */
+    /* The current region: `unit` over the units of `claims`. */
     unit_fn unit;
-    int64_t n_units;
     agi_claims claims;
 };
 
@@ -817,9 +816,9 @@ static a_block a_in_place(const gemm_run *r, const blk *at, int64_t i0)
  * holds it already (its previous unit in this region used the same piece); otherwise the
  * region before packed the block for all threads (see PRIVATE_B_THREADS). A piece of at
  * least PACK_A_PANELS panels gets the A block packed too (unless the thread holds it), so
- * that the panels stream it contiguously; a narrower
- * piece reads A in place, since packing would cost more than it saves. Either way the
- * kernel does the same arithmetic on the same values. */
+ * that the panels stream it contiguously; a narrower piece reads A in place, since packing
+ * would cost more than it saves. Either way the kernel does the same arithmetic on the same
+ * values. */
 static void compute_unit(const gemm_run *r, int64_t u, thread_state *ts)
 {
     int64_t ib = u % r->n_ib, js = u / r->n_ib;
@@ -836,13 +835,12 @@ static void compute_unit(const gemm_run *r, int64_t u, thread_state *ts)
         }
         a = (a_block){ ts->apack, 1, r->im->mr, at->kc };
     }
-    const char *b = r->bpack + p0 * at->kc * r->im->nr * (int64_t)r->im->elem; /* shared */
-    if (r->private_b) {
-        if (ts->packed_js != js) {
-            pack_b_panels(r, at, p0, p1, ts->bpanel);
-            ts->packed_js = js;
-        }
-        b = ts->bpanel;
+    const char *b = ts->bpanel;
+    if (!r->private_b)
+        b = r->bpack + p0 * at->kc * r->im->nr * (int64_t)r->im->elem;
+    else if (ts->packed_js != js) {
+        pack_b_panels(r, at, p0, p1, ts->bpanel);
+        ts->packed_js = js;
     }
     multiply_block(r, at, a, i0, m, p0, p1, b);
 }
@@ -889,7 +887,6 @@ static void claim_units(void *ctx, int64_t begin, int64_t end, int tid)
 static void run_units(gemm_run *r, int64_t n_units, unit_fn unit)
 {
     r->unit = unit;
-    r->n_units = n_units;
     int64_t chunks = min64(r->n_threads, n_units);
     agi_claims_init(&r->claims, n_units, chunks);
     agi_parallel_for_n(r->n_threads, chunks, claim_units, r);
