@@ -2,7 +2,8 @@
  *
  * libm's exp and tanh are calls the compiler cannot vectorise, and they dominated softmax,
  * cross-entropy, sigmoid and tanh (30-40 ns per element for tanh). These compute in double
- * with a degree-13 polynomial after range reduction, accurate to a few ulp of double, so
+ * with a degree-13 polynomial after range reduction (Estrin's scheme: short dependency chains
+ * for scalar graphs), accurate to a few ulp of double, so
  * results rounded to float are (almost always) the correctly rounded ones and the double
  * build keeps ~1e-15 accuracy. Inline, no branches, no calls: a plain loop over them runs at
  * SIMD width. */
@@ -30,20 +31,19 @@ static inline double agi_exp(double x)
     double t = xc * log2e + shifter; /* rounds xc*log2e to an integer n in t's low bits */
     double n = t - shifter;
     double r = (xc - n * ln2_hi) - n * ln2_lo; /* |r| <= ln2/2 */
-    double p = 1.0 / 6227020800.0;             /* Taylor series of e^r to r^13 */
-    p = p * r + 1.0 / 479001600.0;
-    p = p * r + 1.0 / 39916800.0;
-    p = p * r + 1.0 / 3628800.0;
-    p = p * r + 1.0 / 362880.0;
-    p = p * r + 1.0 / 40320.0;
-    p = p * r + 1.0 / 5040.0;
-    p = p * r + 1.0 / 720.0;
-    p = p * r + 1.0 / 120.0;
-    p = p * r + 1.0 / 24.0;
-    p = p * r + 1.0 / 6.0;
-    p = p * r + 0.5;
-    p = p * r + 1.0;
-    p = p * r + 1.0;
+    /* Taylor series of e^r to r^13 by Estrin's scheme: pairs of terms, then pairs of pairs
+     * with r^2, r^4 and r^8, four levels deep where Horner's rule is thirteen. A graph of
+     * scalars (h = tanh(h w + b)) waits on every exp: 28.8 -> 14.1 ns per call in a
+     * dependent chain; within 2 ulp of double (Horner's: 1), and rounded to float the same
+     * as libm's correctly rounded exp on 2e7 random arguments. */
+    double r2 = r * r, r4 = r2 * r2, r8 = r4 * r4;
+    double p01 = 1.0 + r, p23 = 0.5 + r * (1.0 / 6.0);
+    double p45 = 1.0 / 24.0 + r * (1.0 / 120.0), p67 = 1.0 / 720.0 + r * (1.0 / 5040.0);
+    double p89 = 1.0 / 40320.0 + r * (1.0 / 362880.0);
+    double p1011 = 1.0 / 3628800.0 + r * (1.0 / 39916800.0);
+    double p1213 = 1.0 / 479001600.0 + r * (1.0 / 6227020800.0);
+    double p03 = p01 + r2 * p23, p47 = p45 + r2 * p67, p811 = p89 + r2 * p1011;
+    double p = (p03 + r4 * p47) + r8 * (p811 + r4 * p1213);
     int64_t bits;
     memcpy(&bits, &t, sizeof bits);
     int64_t k = (bits & ((INT64_C(1) << 52) - 1)) - (INT64_C(1) << 51); /* n as an integer */
