@@ -21,6 +21,54 @@ Test(float32, long_sums_stay_accurate)
     ag_free(x);
 }
 
+/* The documented summation order (ops/reduce.c): pairwise halves down to leaves of at most
+ * 2048 values; a leaf keeps 32 running sums (part[j] adds x[i+j]), adds them as a tree
+ * (w = 16, 8, 4, 2, 1), then its tail in order. */
+static double ref_leaf(const float *x, size_t n)
+{
+    double part[32] = { 0 };
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32)
+        for (int j = 0; j < 32; j++)
+            part[j] += x[i + j];
+    for (int w = 16; w > 0; w /= 2)
+        for (int j = 0; j < w; j++)
+            part[j] += part[j + w];
+    double s = part[0];
+    for (; i < n; i++)
+        s += x[i];
+    return s;
+}
+static double ref_sum(const float *x, size_t n)
+{
+    return n <= 2048 ? ref_leaf(x, n) : ref_sum(x, n / 2) + ref_sum(x + n / 2, n - n / 2);
+}
+
+Test(float32, sum_follows_its_documented_order)
+{
+    /* Ones, with +2^60 and -2^60 at two places: a double absorbs the ones added to 2^60, so
+     * how many survive depends on exactly where the pair meets. Lanes 3 and 19 meet at the
+     * tree's first level (the ones of lanes 11 and 27 then survive); elements n/2 - 1 and
+     * n/2 only at the first halving of a long sum. Whichever leaf the CPU runs (AVX-512 or portable), the sum
+     * must be the documented one, bitwise. */
+    size_t sizes[] = { 5, 31, 32, 33, 100, 2047, 2048, 2049, 4096 + 37, 100003 };
+    for (size_t c = 0; c < sizeof sizes / sizeof *sizes; c++)
+        for (int pattern = 0; pattern < 2; pattern++) {
+            size_t n = sizes[c], at[2] = { 3, 19 };
+            if (pattern)
+                at[0] = n / 2 - 1, at[1] = n / 2;
+            ag_tensor *t = ag_full(AG_SHAPE((int64_t)n), 1.0f);
+            float *x = ag_data(t);
+            if (at[1] < n)
+                x[at[0]] = 0x1p60f, x[at[1]] = -0x1p60f;
+            double want = ref_sum(x, n);
+            cr_expect(ag_item(ag_sum(t)) == (float)want, "n=%zu, +-2^60 at %zu and %zu: sum %.9g, "
+                      "documented order %.9g", n, at[0], at[1], ag_item(ag_sum(t)), want);
+            ag_free(t);
+            ag_step_end();
+        }
+}
+
 Test(float32, matmul_matches_double_reference)
 {
     ag_manual_seed(3);
