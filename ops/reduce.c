@@ -4,6 +4,7 @@
  * reduction broadcasts the gradient back with ag_expand; max sends it to the arg-max (one
  * element per reduced slice, the first on ties, as torch.max(dim) does). */
 #include "ops_internal.h"
+#include "parallel_internal.h"
 
 #include <math.h>
 #include <string.h>
@@ -100,6 +101,56 @@ static double pairwise_sum(const ag_real *x, size_t n)
     return pairwise_sum(x, h) + pairwise_sum(x + h, n - h);
 }
 
+/* The flat sum on several threads. The top `levels` halvings of pairwise_sum's recursion cut
+ * x into 2^levels subtrees, summed in parallel (thread t takes a contiguous run of them:
+ * about the part of x that thread t wrote, if an elementwise op on as many threads made x),
+ * and their sums are added up the same tree, so the result is pairwise_sum's, bitwise, for
+ * any thread count. On one thread the serial sum read all of x, and the next op writing x
+ * on two threads found half of its lines in the other core's cache: relu after
+ * sum(relu(...)) on two threads took 0.9 ms for 10^6 floats instead of 0.05. */
+#define PAR_SUM_MIN ((size_t)1 << 16)  /* elements: below, one thread */
+#define PAR_SUM_PIECE ((size_t)1 << 15) /* elements per subtree, about */
+#define PAR_SUM_MAX_LEVELS 6
+
+typedef struct psum_job {
+    const ag_real *x;
+    size_t n;
+    int levels;
+    double part[1 << PAR_SUM_MAX_LEVELS];
+} psum_job;
+
+static void psum_task(void *ctx, int64_t k0, int64_t k1, int tid)
+{
+    (void)tid;
+    psum_job *j = ctx;
+    for (int64_t k = k0; k < k1; k++) {
+        size_t lo = 0, len = j->n; /* subtree k: follow k's bits from the top, 1 = right */
+        for (int b = j->levels - 1; b >= 0; b--) {
+            size_t h = len / 2;
+            if (((uint64_t)k >> b) & 1)
+                lo += h, len -= h;
+            else
+                len = h;
+        }
+        j->part[k] = pairwise_sum(j->x + lo, len);
+    }
+}
+
+static double flat_sum(const ag_real *x, size_t n)
+{
+    if (n < PAR_SUM_MIN || ag_get_num_threads() < 2)
+        return pairwise_sum(x, n);
+    psum_job j = { .x = x, .n = n };
+    /* every node above the subtrees is larger than SUM_LEAF, so pairwise_sum splits it too */
+    while (j.levels < PAR_SUM_MAX_LEVELS && (n >> (j.levels + 1)) >= PAR_SUM_PIECE)
+        j.levels++;
+    agi_parallel_for((int64_t)1 << j.levels, psum_task, &j);
+    for (size_t w = (size_t)1 << j.levels; w > 1; w /= 2) /* up the tree, pair by pair */
+        for (size_t i = 0; i < w / 2; i++)
+            j.part[i] = j.part[2 * i] + j.part[2 * i + 1];
+    return j.part[0];
+}
+
 /* acc[o] += x[i] over the reduced dims, acc zeroed by the caller. */
 AGI_SIMD static void sum_into(double *acc, const ag_real *x, size_t n, red_iter it)
 {
@@ -159,7 +210,7 @@ static ag_status sum_fwd(ag_ctx *c, ag_tensor *const *in, ag_tensor **out)
         return ag_error();
     memset(acc, 0, m * sizeof(double));
     if (m == 1 && x->numel)
-        acc[0] = pairwise_sum(x->data, x->numel); /* every dim reduced: one flat sum */
+        acc[0] = flat_sum(x->data, x->numel); /* every dim reduced: one flat sum */
     else if (x->numel)
         sum_into(acc, x->data, x->numel, make_iter(x->shape, at->mask));
     for (size_t i = 0; i < m; i++)

@@ -69,6 +69,29 @@ Test(float32, sum_follows_its_documented_order)
         }
 }
 
+Test(float32, sum_is_the_same_on_any_thread_count)
+{
+    /* Several threads sum subtrees of the same pairwise tree and add those sums up the tree:
+     * bitwise the one-thread sum. The data is ones with +2^60 and -2^60 in different
+     * sixteenths, so how many ones survive depends on where every piece meets the others. */
+    size_t sizes[] = { 65535, 65536, 100003, ((size_t)1 << 20) + 7, (size_t)3 << 21 };
+    for (size_t c = 0; c < sizeof sizes / sizeof *sizes; c++) {
+        size_t n = sizes[c];
+        ag_tensor *t = ag_full(AG_SHAPE((int64_t)n), 1.0f);
+        float *x = ag_data(t);
+        x[n / 16 + 5] = 0x1p60f, x[6 * n / 16 + 5] = -0x1p60f;
+        double want = ref_sum(x, n);
+        for (int threads = 1; threads <= 3; threads++) {
+            ag_set_num_threads(threads);
+            cr_expect(ag_item(ag_sum(t)) == (float)want, "n=%zu on %d threads: %.9g, want %.9g",
+                      n, threads, ag_item(ag_sum(t)), want);
+        }
+        ag_set_num_threads(1);
+        ag_free(t);
+        ag_step_end();
+    }
+}
+
 Test(float32, matmul_matches_double_reference)
 {
     ag_manual_seed(3);
