@@ -2,11 +2,10 @@
  *
  * libm's exp and tanh are calls the compiler cannot vectorise, and they dominated softmax,
  * cross-entropy, sigmoid and tanh (30-40 ns per element for tanh). These compute in double
- * with a degree-13 polynomial after range reduction (Estrin's scheme: short dependency chains
- * for scalar graphs), accurate to a few ulp of double, so
- * results rounded to float are (almost always) the correctly rounded ones and the double
- * build keeps ~1e-15 accuracy. Inline, no branches, no calls: a plain loop over them runs at
- * SIMD width. */
+ * with a degree-13 polynomial after range reduction (by Estrin's scheme, whose dependency
+ * chains are short: scalar graphs wait on them), accurate to a few ulp of double, so results
+ * rounded to float are (almost always) the correctly rounded ones and the double build keeps
+ * ~1e-15 accuracy. Inline, no branches, no calls: a plain loop over them runs at SIMD width. */
 #ifndef AG_VMATH_H
 #define AG_VMATH_H
 
