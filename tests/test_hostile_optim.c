@@ -506,9 +506,9 @@ Test(hostile_optim, two_threads_train_two_models_bitwise_as_alone, .timeout = 30
 /* --- one optimizer on several threads --------------------------------------------------- */
 
 /* Adam's update of a parameter large enough for many tasks (each thread claims its own share
- * first, then helps with the others'), and a matrix product on the pool, give bitwise the
- * same parameters on 1, 2 and 3 threads: every task runs exactly once, whichever thread
- * takes it. Under ThreadSanitizer this also checks the claiming for races. */
+ * first, then helps with the others'), a matrix product and a long sum on the pool give
+ * bitwise the same parameters on 1, 2 and 3 threads: every task runs exactly once, whichever
+ * thread takes it. Under ThreadSanitizer this also checks the claiming for races. */
 static void adam_steps(int threads, ag_real *out, size_t n)
 {
     ag_set_num_threads(threads);
