@@ -61,6 +61,7 @@ AGI_SIMD static double sum_leaf(const ag_real *x, size_t n)
 }
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(AG_DOUBLE)
+#define SUM_AVX512 1
 #include <immintrin.h>
 __attribute__((target("avx512f"))) static double sum_leaf_avx512(const float *x, size_t n)
 {
@@ -84,7 +85,7 @@ __attribute__((target("avx512f"))) static double sum_leaf_avx512(const float *x,
 /* The leaf this CPU runs fastest; the same sum either way. */
 static double leaf_sum(const ag_real *x, size_t n)
 {
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(AG_DOUBLE)
+#ifdef SUM_AVX512
     if (__builtin_cpu_supports("avx512f"))
         return sum_leaf_avx512(x, n);
 #endif

@@ -49,8 +49,8 @@ Test(float32, sum_follows_its_documented_order)
     /* Ones, with +2^60 and -2^60 at two places: a double absorbs the ones added to 2^60, so
      * how many survive depends on exactly where the pair meets. Lanes 3 and 19 meet at the
      * tree's first level (the ones of lanes 11 and 27 then survive); elements n/2 - 1 and
-     * n/2 only at the first halving of a long sum. Whichever leaf the CPU runs (AVX-512 or portable), the sum
-     * must be the documented one, bitwise. */
+     * n/2 only at the first halving of a long sum. Whichever leaf the CPU runs (AVX-512 or
+     * portable), the sum must be the documented one, bitwise. */
     size_t sizes[] = { 5, 31, 32, 33, 100, 2047, 2048, 2049, 4096 + 37, 100003 };
     for (size_t c = 0; c < sizeof sizes / sizeof *sizes; c++)
         for (int pattern = 0; pattern < 2; pattern++) {
